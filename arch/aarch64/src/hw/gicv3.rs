@@ -1,0 +1,300 @@
+//! The host GICv3: distributor, one redistributor per CPU, the CPU
+//! interface through the ICC system registers, and the reserved-SGI table.
+//! Register offsets from the GICv3 architecture specification (IHI 0069).
+
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use spin::Once;
+use tessera_core::fdt::Fdt;
+use tessera_core::hal::{HalError, Mmio, MmioRegion};
+
+use super::{mmu, percpu, timer};
+
+// Distributor.
+const GICD_CTLR: usize = 0x0000;
+const GICD_TYPER: usize = 0x0004;
+const GICD_IGROUPR: usize = 0x0080;
+const GICD_ICENABLER: usize = 0x0180;
+const CTLR_RWP: u32 = 1 << 31;
+const CTLR_ARE: u32 = 1 << 4;
+const CTLR_ENABLE_G1: u32 = 1 << 1;
+const CTLR_ENABLE_G0: u32 = 1 << 0;
+
+// Redistributor, RD_base frame.
+const GICR_TYPER: usize = 0x0008;
+const GICR_WAKER: usize = 0x0014;
+const WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
+const WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
+const TYPER_LAST: u32 = 1 << 4;
+const TYPER_VLPIS: u32 = 1 << 1;
+// SGI_base frame (RD_base + 64 KiB).
+const SGI_BASE: usize = 0x1_0000;
+const GICR_IGROUPR0: usize = SGI_BASE + 0x0080;
+const GICR_ISENABLER0: usize = SGI_BASE + 0x0100;
+const GICR_ICENABLER0: usize = SGI_BASE + 0x0180;
+const GICR_IPRIORITYR: usize = SGI_BASE + 0x0400;
+
+/// Software-generated interrupts reserved by the hypervisor, one owner each.
+pub mod sgi {
+    /// Ask a CPU to run its scheduler.
+    pub const RESCHEDULE: u32 = 0;
+    /// Ask a CPU to run a function (and acknowledge).
+    pub const CALL_FUNCTION: u32 = 1;
+    /// Rendezvous all CPUs (stop-machine, live patching).
+    pub const STOP_MACHINE: u32 = 2;
+    /// Who owns each reserved SGI.
+    pub const TABLE: [(u32, &str); 3] = [
+        (RESCHEDULE, "reschedule"),
+        (CALL_FUNCTION, "call-function"),
+        (STOP_MACHINE, "stop-machine"),
+    ];
+}
+
+struct Gic {
+    redist: MmioRegion,
+    spis: u32,
+    hyp_timer: u32,
+}
+
+static GIC: Once<Gic> = Once::new();
+/// Redistributor offset of each CPU (usize::MAX = not found).
+static RDIST_OF: [AtomicUsize; tessera_core::config::NR_CPUS] =
+    [const { AtomicUsize::new(usize::MAX) }; tessera_core::config::NR_CPUS];
+static SPURIOUS: AtomicU64 = AtomicU64::new(0);
+
+fn wait_rwp(d: &MmioRegion) -> Result<(), HalError> {
+    for _ in 0..1_000_000 {
+        if d.read32(GICD_CTLR) & CTLR_RWP == 0 {
+            return Ok(());
+        }
+    }
+    Err(HalError::Timeout)
+}
+
+/// Finds the GIC and the EL2 timer PPI in the device tree, brings up the
+/// distributor and the boot CPU's redistributor and CPU interface.
+pub fn init(fdt: &Fdt) -> Result<(), HalError> {
+    let node = fdt
+        .compatible_nodes("arm,gic-v3")
+        .next()
+        .ok_or(HalError::BadDeviceTree(
+            "no arm,gic-v3 interrupt controller",
+        ))?;
+    let reg = node
+        .reg_checked()
+        .map_err(|_| HalError::BadDeviceTree("gic-v3 reg malformed"))?;
+    let reg = reg.as_slice();
+    if reg.len() < 2 {
+        return Err(HalError::BadDeviceTree(
+            "gic-v3 needs distributor and redistributor regions",
+        ));
+    }
+    let (dpa, dsize) = reg[0];
+    let (rpa, rsize) = reg[1];
+    if dsize < 0x1_0000 || rsize < 0x2_0000 {
+        return Err(HalError::BadDeviceTree("gic-v3 regions too small"));
+    }
+    // Map redistributors for at most NR_CPUS CPUs (GICv4 frames are 256 KiB).
+    let rmap = rsize.min(tessera_core::config::NR_CPUS as u64 * 0x4_0000);
+    let dist_va = mmu::ioremap(dpa, 0x1_0000)?;
+    let redist_va = mmu::ioremap(rpa, rmap)?;
+    // SAFETY: both windows were just mapped as device memory for the GIC
+    // and are used only through this module.
+    let (dist, redist) = unsafe {
+        (
+            MmioRegion::new(dist_va as usize, 0x1_0000),
+            MmioRegion::new(redist_va as usize, rmap as usize),
+        )
+    };
+
+    let hyp_timer = hyp_timer_intid(fdt)?;
+    let typer = dist.read32(GICD_TYPER);
+    let spis = ((typer & 0x1f) + 1) * 32 - 32;
+
+    dist.write32(GICD_CTLR, 0);
+    wait_rwp(&dist)?;
+    // Every SPI: group 1, disabled. Nothing owns one yet.
+    for n in 1..(spis / 32 + 1) as usize {
+        dist.write32(GICD_IGROUPR + 4 * n, !0);
+        dist.write32(GICD_ICENABLER + 4 * n, !0);
+    }
+    wait_rwp(&dist)?;
+    dist.write32(GICD_CTLR, CTLR_ARE);
+    wait_rwp(&dist)?;
+    dist.write32(GICD_CTLR, CTLR_ARE | CTLR_ENABLE_G1 | CTLR_ENABLE_G0);
+    wait_rwp(&dist)?;
+
+    GIC.call_once(|| Gic {
+        redist,
+        spis,
+        hyp_timer,
+    });
+    cpu_init()
+}
+
+/// INTID of the EL2 physical timer: the 4th interrupt of the timer node.
+fn hyp_timer_intid(fdt: &Fdt) -> Result<u32, HalError> {
+    let node = fdt
+        .compatible_nodes("arm,armv8-timer")
+        .next()
+        .ok_or(HalError::BadDeviceTree("no arm,armv8-timer node"))?;
+    let cells: heapless_cells::Cells = node
+        .property("interrupts")
+        .map(|p| p.cells().collect())
+        .unwrap_or_default();
+    let c = cells.as_slice();
+    if c.len() < 12 || c[9] != 1 {
+        return Err(HalError::BadDeviceTree(
+            "timer node lacks the EL2 physical timer PPI",
+        ));
+    }
+    let intid = c[10] + 16;
+    if intid >= 32 {
+        return Err(HalError::BadDeviceTree("timer PPI number out of range"));
+    }
+    Ok(intid)
+}
+
+mod heapless_cells {
+    #[derive(Default)]
+    pub struct Cells {
+        v: [u32; 16],
+        n: usize,
+    }
+    impl FromIterator<u32> for Cells {
+        fn from_iter<I: IntoIterator<Item = u32>>(it: I) -> Self {
+            let mut c = Cells::default();
+            for x in it.into_iter().take(16) {
+                c.v[c.n] = x;
+                c.n += 1;
+            }
+            c
+        }
+    }
+    impl Cells {
+        pub fn as_slice(&self) -> &[u32] {
+            &self.v[..self.n]
+        }
+    }
+}
+
+/// Brings up this CPU's redistributor and CPU interface.
+pub fn cpu_init() -> Result<(), HalError> {
+    let gic = GIC
+        .get()
+        .ok_or(HalError::BadDeviceTree("GIC not initialised"))?;
+    let me = percpu::this_cpu();
+    let mpidr = me.mpidr.load(Ordering::Relaxed);
+    let aff = (((mpidr >> 32) & 0xff) << 24) | (mpidr & 0xff_ffff);
+    let r = &gic.redist;
+    let mut off = 0usize;
+    let found = loop {
+        if off + 0x2_0000 > r.len() {
+            break None;
+        }
+        let typer_lo = r.read32(off + GICR_TYPER);
+        let typer_hi = r.read32(off + GICR_TYPER + 4) as u64;
+        if typer_hi == aff {
+            break Some(off);
+        }
+        if typer_lo & TYPER_LAST != 0 {
+            break None;
+        }
+        off += if typer_lo & TYPER_VLPIS != 0 {
+            0x4_0000
+        } else {
+            0x2_0000
+        };
+    };
+    let off = found.ok_or(HalError::BadDeviceTree("no redistributor for this CPU"))?;
+    RDIST_OF[me.index].store(off, Ordering::Relaxed);
+
+    // Wake the redistributor.
+    r.write32(
+        off + GICR_WAKER,
+        r.read32(off + GICR_WAKER) & !WAKER_PROCESSOR_SLEEP,
+    );
+    let mut spins = 0;
+    while r.read32(off + GICR_WAKER) & WAKER_CHILDREN_ASLEEP != 0 {
+        spins += 1;
+        if spins > 1_000_000 {
+            return Err(HalError::Timeout);
+        }
+    }
+    // SGIs and PPIs: group 1, priority 0xa0, all disabled but ours.
+    r.write32(off + GICR_ICENABLER0, !0);
+    r.write32(off + GICR_IGROUPR0, !0);
+    for i in 0..8 {
+        r.write32(off + GICR_IPRIORITYR + 4 * i, 0xa0a0_a0a0);
+    }
+    let mut enable = 1 << gic.hyp_timer;
+    for (id, _) in sgi::TABLE {
+        enable |= 1 << id;
+    }
+    r.write32(off + GICR_ISENABLER0, enable);
+
+    // CPU interface: system-register access, all priorities, group 1 on.
+    // Sound: EL2 owns ICC_SRE_EL2; SRE | Enable (lets EL1 use the sysregs).
+    msr!("S3_4_C12_C9_5", 0b1001); // ICC_SRE_EL2
+    super::sysreg::isb();
+    msr!("S3_0_C4_C6_0", 0xff); // ICC_PMR_EL1
+    msr!("S3_0_C12_C12_3", 0); // ICC_BPR1_EL1
+    msr!("S3_0_C12_C12_4", 0); // ICC_CTLR_EL1: EOImode 0 (EOI also deactivates)
+    msr!("S3_0_C12_C12_7", 1); // ICC_IGRPEN1_EL1
+    super::sysreg::isb();
+    Ok(())
+}
+
+/// Number of SPIs the distributor implements.
+pub fn spis() -> u32 {
+    GIC.get().map(|g| g.spis).unwrap_or(0)
+}
+
+/// Sends SGI `id` to the CPU with this MPIDR.
+pub fn send_sgi(id: u32, mpidr: u64) {
+    let aff3 = (mpidr >> 32) & 0xff;
+    let aff2 = (mpidr >> 16) & 0xff;
+    let aff1 = (mpidr >> 8) & 0xff;
+    let aff0 = mpidr & 0xff;
+    // Target list holds aff0 as a bit in a 16-CPU range (RS = aff0 / 16).
+    let rs = aff0 / 16;
+    let value = (aff3 << 48)
+        | (aff2 << 32)
+        | (rs << 44)
+        | ((id as u64) << 24)
+        | (aff1 << 16)
+        | (1 << (aff0 % 16));
+    super::sysreg::dsb_sy();
+    // Sound: generating an SGI has no effect on memory.
+    msr!("S3_0_C12_C11_5", value); // ICC_SGI1R_EL1
+    super::sysreg::isb();
+}
+
+/// The IRQ entry: acknowledge, dispatch, end of interrupt.
+pub fn handle_irq() {
+    let intid = (mrs!("S3_0_C12_C12_0") & 0xff_ffff) as u32; // ICC_IAR1_EL1
+    if (1020..=1023).contains(&intid) {
+        SPURIOUS.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let hyp_timer = GIC
+        .get()
+        .map(|g| g.hyp_timer)
+        .unwrap_or(timer::HYP_TIMER_PPI_DEFAULT);
+    let me = percpu::this_cpu();
+    match intid {
+        sgi::RESCHEDULE => {}
+        sgi::CALL_FUNCTION => {
+            me.ipis.fetch_add(1, Ordering::Release);
+        }
+        sgi::STOP_MACHINE => {}
+        i if i == hyp_timer => {
+            timer::disarm();
+            me.timer_fired.store(true, Ordering::Release);
+        }
+        other => {
+            tessera_core::warn!("CPU{}: unexpected interrupt {other}", me.index);
+        }
+    }
+    msr!("S3_0_C12_C12_1", intid as u64); // ICC_EOIR1_EL1
+}

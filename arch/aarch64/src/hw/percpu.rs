@@ -1,0 +1,69 @@
+//! Per-CPU data, reached through TPIDR_EL2.
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use tessera_core::config::NR_CPUS;
+
+#[repr(C, align(64))]
+pub struct PerCpu {
+    pub index: usize,
+    /// MPIDR_EL1 affinity of this CPU.
+    pub mpidr: AtomicU64,
+    /// Set by the timer interrupt handler.
+    pub timer_fired: AtomicBool,
+    /// Call-function IPIs handled.
+    pub ipis: AtomicU64,
+}
+
+const fn percpu_array() -> [PerCpu; NR_CPUS] {
+    let mut a = [const {
+        PerCpu {
+            index: 0,
+            mpidr: AtomicU64::new(0),
+            timer_fired: AtomicBool::new(false),
+            ipis: AtomicU64::new(0),
+        }
+    }; NR_CPUS];
+    let mut i = 0;
+    while i < NR_CPUS {
+        a[i].index = i;
+        i += 1;
+    }
+    a
+}
+
+static PERCPU: [PerCpu; NR_CPUS] = percpu_array();
+
+pub fn get(index: usize) -> Option<&'static PerCpu> {
+    PERCPU.get(index)
+}
+
+/// This CPU's area. The boot CPU runs with TPIDR_EL2 = 0 until
+/// [`install`] and is index 0 meanwhile.
+pub fn this_cpu() -> &'static PerCpu {
+    let p = mrs!("tpidr_el2") as *const PerCpu;
+    if p.is_null() {
+        return &PERCPU[0];
+    }
+    // SAFETY: TPIDR_EL2 is only ever set (by `install` or the secondary
+    // entry) to the address of an element of PERCPU, which is 'static.
+    unsafe { &*p }
+}
+
+pub fn this_cpu_index() -> usize {
+    this_cpu().index
+}
+
+/// Points TPIDR_EL2 at CPU `index`'s area (boot CPU).
+pub fn install(index: usize) {
+    let p = &PERCPU[index];
+    p.mpidr
+        .store(mrs!("mpidr_el1") & 0xff_00ff_ffff, Ordering::Relaxed);
+    // Sound: the value is the address of a 'static PerCpu, as this_cpu needs.
+    msr!("tpidr_el2", p as *const PerCpu as u64);
+}
+
+/// Address to load into TPIDR_EL2 on CPU `index` (secondaries).
+pub fn address_of(index: usize) -> u64 {
+    &PERCPU[index] as *const PerCpu as u64
+}

@@ -1,0 +1,18 @@
+//! aarch64 at EL2 (non-VHE): boot, exception vectors, EL2 page tables,
+//! the GICv3, the hypervisor timer, PSCI, and the [`Hal`] core boots with.
+//!
+//! The pure parts (layout constants, page-table builder, ESR decoding)
+//! build and are tested on any host; the parts that execute EL2
+//! instructions are in `hw` and build only for aarch64.
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod esr;
+pub mod layout;
+pub mod pagetable;
+
+#[cfg(target_arch = "aarch64")]
+mod hw;
+
+#[cfg(target_arch = "aarch64")]
+pub use hw::panic;

@@ -1,0 +1,231 @@
+//! Builder for EL2 stage-1 page tables (4 KiB granule, 4 levels, 48-bit
+//! VA). Pure logic over a [`TableMemory`], so it is tested on the host with
+//! fake memory. Mappings only ever go into invalid entries: replacing a
+//! live entry would need break-before-make, and nothing needs that yet, so
+//! it is refused.
+
+use crate::layout::{DESC_TABLE_OR_PAGE, DESC_VALID, OUTPUT_ADDR_MASK, PAGE_SIZE};
+
+/// Where table pages come from and how to reach them.
+pub trait TableMemory {
+    /// A zeroed page for a new table; its physical address.
+    fn alloc_table(&mut self) -> Option<u64>;
+    /// The table at physical address `pa`.
+    fn table(&mut self, pa: u64) -> &mut [u64; 512];
+}
+
+/// Why a mapping failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapError {
+    NoMemory,
+    Misaligned {
+        va: u64,
+        pa: u64,
+        size: u64,
+    },
+    /// An entry in the way is already valid.
+    AlreadyMapped {
+        va: u64,
+    },
+}
+
+const LEVEL_SHIFT: [u32; 4] = [39, 30, 21, 12];
+
+fn index(va: u64, level: usize) -> usize {
+    ((va >> LEVEL_SHIFT[level]) & 0x1ff) as usize
+}
+
+/// Maps `[va, va + size)` to `[pa, pa + size)` with `attrs` (AttrIndx, AP,
+/// SH, AF, XN bits). With `blocks`, uses 1 GiB and 2 MiB blocks where both
+/// addresses are aligned.
+pub fn map(
+    mem: &mut impl TableMemory,
+    root: u64,
+    va: u64,
+    pa: u64,
+    size: u64,
+    attrs: u64,
+    blocks: bool,
+) -> Result<(), MapError> {
+    let mask = PAGE_SIZE - 1;
+    if va & mask != 0
+        || pa & mask != 0
+        || size & mask != 0
+        || va.checked_add(size).is_none_or(|e| e > 1 << 48)
+    {
+        return Err(MapError::Misaligned { va, pa, size });
+    }
+    let mut off = 0;
+    while off < size {
+        let (v, p, left) = (va + off, pa + off, size - off);
+        let mut level = 3;
+        if blocks {
+            for l in [1usize, 2] {
+                let bsize = 1u64 << LEVEL_SHIFT[l];
+                if v % bsize == 0 && p % bsize == 0 && left >= bsize {
+                    level = l;
+                    break;
+                }
+            }
+        }
+        map_one(mem, root, v, p, level, attrs)?;
+        off += 1u64 << LEVEL_SHIFT[level];
+    }
+    Ok(())
+}
+
+fn map_one(
+    mem: &mut impl TableMemory,
+    root: u64,
+    va: u64,
+    pa: u64,
+    leaf_level: usize,
+    attrs: u64,
+) -> Result<(), MapError> {
+    let mut table = root;
+    for level in 0..leaf_level {
+        let i = index(va, level);
+        let entry = mem.table(table)[i];
+        if entry & DESC_VALID == 0 {
+            let new = mem.alloc_table().ok_or(MapError::NoMemory)?;
+            mem.table(new).fill(0);
+            mem.table(table)[i] = new | DESC_VALID | DESC_TABLE_OR_PAGE;
+            table = new;
+        } else if entry & DESC_TABLE_OR_PAGE == 0 {
+            return Err(MapError::AlreadyMapped { va }); // a block covers it
+        } else {
+            table = entry & OUTPUT_ADDR_MASK;
+        }
+    }
+    let i = index(va, leaf_level);
+    let slot = &mut mem.table(table)[i];
+    if *slot & DESC_VALID != 0 {
+        return Err(MapError::AlreadyMapped { va });
+    }
+    let kind = if leaf_level == 3 {
+        DESC_VALID | DESC_TABLE_OR_PAGE
+    } else {
+        DESC_VALID
+    };
+    *slot = (pa & OUTPUT_ADDR_MASK) | attrs | kind;
+    Ok(())
+}
+
+/// Walks the tables for `va`: the leaf descriptor and its level.
+pub fn lookup(mem: &mut impl TableMemory, root: u64, va: u64) -> Option<(u64, usize)> {
+    let mut table = root;
+    for level in 0..4 {
+        let entry = mem.table(table)[index(va, level)];
+        if entry & DESC_VALID == 0 {
+            return None;
+        }
+        if level == 3 || entry & DESC_TABLE_OR_PAGE == 0 {
+            return Some((entry, level));
+        }
+        table = entry & OUTPUT_ADDR_MASK;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::layout::*;
+    use std::boxed::Box;
+    use std::collections::BTreeMap;
+
+    struct Fake {
+        pages: BTreeMap<u64, Box<[u64; 512]>>,
+        next: u64,
+        limit: usize,
+    }
+    impl TableMemory for Fake {
+        fn alloc_table(&mut self) -> Option<u64> {
+            if self.pages.len() >= self.limit {
+                return None;
+            }
+            let pa = self.next;
+            self.next += 4096;
+            self.pages.insert(pa, Box::new([0xdead; 512]));
+            Some(pa)
+        }
+        fn table(&mut self, pa: u64) -> &mut [u64; 512] {
+            self.pages.get_mut(&pa).expect("table exists")
+        }
+    }
+
+    fn fake(limit: usize) -> (Fake, u64) {
+        let mut f = Fake {
+            pages: BTreeMap::new(),
+            next: 0x1000_0000,
+            limit,
+        };
+        let root = f.alloc_table().unwrap();
+        f.table(root).fill(0);
+        (f, root)
+    }
+
+    #[test]
+    fn blocks_where_aligned_pages_elsewhere() {
+        let (mut m, root) = fake(16);
+        // 1 GiB + 2 MiB + 4 KiB, starting 1 GiB aligned.
+        let va = DIRECTMAP_BASE + 0x4000_0000;
+        map(&mut m, root, va, 0x4000_0000, 0x4020_1000, ATTR_RW_NX, true).unwrap();
+        assert_eq!(lookup(&mut m, root, va).unwrap().1, 1);
+        assert_eq!(lookup(&mut m, root, va + 0x4000_0000).unwrap().1, 2);
+        let (leaf, level) = lookup(&mut m, root, va + 0x4020_0000).unwrap();
+        assert_eq!(level, 3);
+        assert_eq!(leaf & OUTPUT_ADDR_MASK, 0x8020_0000);
+        assert_eq!(leaf & XN, XN);
+        assert!(lookup(&mut m, root, va + 0x4020_1000).is_none());
+        // root, L1, L2, L3
+        assert_eq!(m.pages.len(), 4);
+    }
+
+    #[test]
+    fn refuses_overlaps_misalignment_and_exhaustion() {
+        let (mut m, root) = fake(4);
+        map(
+            &mut m,
+            root,
+            VMAP_BASE,
+            0x4000_0000,
+            0x2000,
+            ATTR_RW_NX,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            map(
+                &mut m,
+                root,
+                VMAP_BASE + 0x1000,
+                0x5000_0000,
+                0x1000,
+                ATTR_RW_NX,
+                false
+            ),
+            Err(MapError::AlreadyMapped {
+                va: VMAP_BASE + 0x1000
+            })
+        );
+        assert!(matches!(
+            map(&mut m, root, VMAP_BASE + 1, 0, 0x1000, 0, false),
+            Err(MapError::Misaligned { .. })
+        ));
+        // A far-away VA needs three new tables; only 0 are left.
+        assert_eq!(
+            map(
+                &mut m,
+                root,
+                IOREMAP_BASE,
+                0x900_0000,
+                0x1000,
+                ATTR_DEVICE,
+                false
+            ),
+            Err(MapError::NoMemory)
+        );
+    }
+}
