@@ -229,7 +229,7 @@ pub fn primary_main(hal: &'static dyn Hal, dtb_pa: u64) -> ! {
 }
 
 fn map_dtb(hal: &dyn Hal, dtb_pa: u64) -> Result<Fdt<'static>, BootError> {
-    if dtb_pa == 0 || dtb_pa % 8 != 0 {
+    if dtb_pa == 0 || !dtb_pa.is_multiple_of(8) {
         return Err(BootError::DtbAddress(dtb_pa));
     }
     let header = hal.map_boot_blob(dtb_pa, 64).map_err(BootError::DtbMap)?;

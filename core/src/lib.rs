@@ -26,6 +26,7 @@ pub mod iommu;
 pub mod mm;
 pub mod platform;
 pub mod registry;
+mod support;
 pub mod uart;
 pub mod vpmu;
 pub mod xsm;

@@ -210,13 +210,19 @@ mod tests {
             plugin(
                 "b",
                 InitStage::PreSmp,
-                || Ok(LOG.lock().push("init b")),
+                || {
+                    LOG.lock().push("init b");
+                    Ok(())
+                },
                 || LOG.lock().push("exit b"),
             ),
             plugin(
                 "a",
                 InitStage::Smp,
-                || Ok(LOG.lock().push("init a")),
+                || {
+                    LOG.lock().push("init a");
+                    Ok(())
+                },
                 || LOG.lock().push("exit a"),
             ),
         ];

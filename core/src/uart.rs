@@ -48,6 +48,11 @@ impl fmt::Display for UartError {
     }
 }
 
+/// Sets up the device behind a node, registers already mapped; `base` is
+/// their physical address and `options` what followed `:` in `dtuart=`.
+pub type UartProbe =
+    fn(node: &Node, regs: MmioRegion, base: u64, options: &str) -> Result<Box<dyn Uart>, UartError>;
+
 /// A UART driver.
 pub struct UartDriver {
     /// Short name, as used by the Kconfig early-UART choice (`pl011`).
@@ -58,12 +63,7 @@ pub struct UartDriver {
     pub regs_size: u64,
     /// Sets up the device behind `node`, registers already mapped.
     /// `options` is what followed `:` in `dtuart=` (e.g. a baud rate).
-    pub probe: fn(
-        node: &Node,
-        regs: MmioRegion,
-        base: u64,
-        options: &str,
-    ) -> Result<Box<dyn Uart>, UartError>,
+    pub probe: UartProbe,
     /// Polled output for the early console: no state, no heap.
     pub early_putc: fn(regs: &dyn Mmio, byte: u8),
 }

@@ -1,1 +1,65 @@
-fn main() {}
+//! `cargo xtask`: everything that runs on the host. See README.md.
+//!
+//! Commands: build, run, test, support, doctor, and the Kconfig commands.
+
+mod config;
+mod dtb;
+mod elf;
+mod image;
+mod qemu;
+mod scenario;
+mod support;
+mod toolchain;
+mod util;
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+  build [--config FILE] [--out PATH]   resolve FILE (default configs/qemu-arm64_defconfig),
+                                       build the image; prints its path last
+  run [--config FILE] [--smp N] [--cpu MODEL] [-- QEMU-ARGS...]
+                                       build and boot it in QEMU, console on stdio
+  test [--scenario NAME]... [--host-only] [--scenarios-only]
+                                       host unit tests, SUPPORT.md check, then QEMU scenarios
+  support [--check]                    regenerate SUPPORT.md (or check it is current)
+  doctor                               show the toolchain found and what is missing
+  menuconfig | defconfig [FILE] | savedefconfig [--out FILE] | olddefconfig |
+  allyesconfig | allnoconfig | randconfig [--seed N] | listnewconfig
+                                       Kconfig commands (--config PATH, --arch ARCH)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let Some((cmd, rest)) = args.split_first() else {
+        print!("{USAGE}");
+        return Ok(());
+    };
+    match cmd.as_str() {
+        "build" => image::cmd_build(rest),
+        "run" => qemu::cmd_run(rest),
+        "test" => scenario::cmd_test(rest),
+        "support" => support::cmd_support(rest),
+        "doctor" => toolchain::cmd_doctor(),
+        "menuconfig" | "defconfig" | "savedefconfig" | "olddefconfig" | "allyesconfig"
+        | "allnoconfig" | "randconfig" | "listnewconfig" => config::cmd_kconfig(cmd, rest),
+        "-h" | "--help" | "help" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command '{other}'\n{USAGE}"),
+    }
+}

@@ -38,7 +38,7 @@ impl MmioRegion {
     fn check(&self, offset: usize, size: usize) -> usize {
         // A driver bug, never guest input: driver offsets are constants.
         assert!(
-            offset % size == 0 && offset.checked_add(size).is_some_and(|e| e <= self.len),
+            offset.is_multiple_of(size) && offset.checked_add(size).is_some_and(|e| e <= self.len),
             "MMIO access at {offset:#x} outside a {:#x}-byte window",
             self.len
         );

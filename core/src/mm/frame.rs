@@ -231,7 +231,7 @@ impl<'t> Zone<'t> {
         let mut pfn = start;
         while pfn < end {
             let mut order = MAX_ORDER;
-            while order > 0 && (pfn % (1 << order) != 0 || pfn + (1 << order) > end) {
+            while order > 0 && (!pfn.is_multiple_of(1 << order) || pfn + (1 << order) > end) {
                 order -= 1;
             }
             self.free_block(pfn, order, None)?;
@@ -276,7 +276,7 @@ impl<'t> Zone<'t> {
         order: usize,
         owner: Option<Owner>,
     ) -> Result<(), FrameError> {
-        if order > MAX_ORDER || pfn % (1 << order) != 0 {
+        if order > MAX_ORDER || !pfn.is_multiple_of(1 << order) {
             return Err(FrameError::Misaligned { pfn, order });
         }
         let first = self.index(pfn)?;
@@ -374,7 +374,7 @@ impl<'t> Zone<'t> {
                 if p.owner != Owner::Free.encode() || p.order != order as u8 || p.prev != prev {
                     return Err("free list entry disagrees with the frame table");
                 }
-                if (self.base + i as u64) % (1 << order) != 0 {
+                if !(self.base + i as u64).is_multiple_of(1 << order) {
                     return Err("misaligned free block");
                 }
                 counted += 1 << order;

@@ -2,6 +2,7 @@
 
 #[macro_use]
 mod sysreg;
+mod crashtest;
 mod gicv3;
 mod hal;
 mod head;

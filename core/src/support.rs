@@ -1,0 +1,49 @@
+//! The rows of the support matrix core itself answers for.
+
+use linkme::distributed_slice;
+
+use crate::registry::{Status, SupportRow, CORE_SUPPORT};
+
+#[distributed_slice(CORE_SUPPORT)]
+static CORE_ROWS: &[SupportRow] = &[
+    SupportRow {
+        section: "Host Architecture",
+        feature: "ARM v8",
+        qualifier: Some("Xen in AArch64 mode"),
+        status: Status::Experimental,
+        tests: &["scenario:boot-banner", "scenario:boot-cpu-max", "scenario:boot-uboot"],
+        note: "Tessera boots at EL2 (non-VHE) on QEMU virt, brings every CPU online and powers off; it runs no guests yet.",
+    },
+    SupportRow {
+        section: "Host hardware support",
+        feature: "Physical Memory",
+        qualifier: Some("Arm64"),
+        status: Status::Experimental,
+        tests: &["unit:tessera-core::mm::frame::tests::alloc_split_free_coalesce", "scenario:boot-banner"],
+        note: "Frame table and buddy allocator over the device tree's memory banks; tested with 1 GiB.",
+    },
+    SupportRow {
+        section: "Host hardware support",
+        feature: "Physical CPUs",
+        qualifier: Some("ARM"),
+        status: Status::Experimental,
+        tests: &["scenario:boot-banner"],
+        note: "Up to NR_CPUS (Kconfig, at most 128) started through PSCI; tested with 4.",
+    },
+    SupportRow {
+        section: "Host hardware support",
+        feature: "ARM/GICv3",
+        qualifier: Some("Arm64"),
+        status: Status::Experimental,
+        tests: &["scenario:boot-banner"],
+        note: "Host driver: distributor, redistributors, SGIs and the hypervisor timer PPI; no vGIC yet.",
+    },
+    SupportRow {
+        section: "Debugging, analysis, and crash post-mortem",
+        feature: "Hypervisor synchronous console output (sync_console)",
+        qualifier: None,
+        status: Status::Experimental,
+        tests: &["scenario:boot-bad-cmdline"],
+        note: "Accepted and warned about; console output is polled, hence synchronous, in every build today.",
+    },
+];

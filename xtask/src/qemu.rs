@@ -1,0 +1,121 @@
+//! QEMU command lines, and `cargo xtask run`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::{config, image, toolchain, util};
+
+/// What a QEMU run looks like.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub machine: String,
+    pub cpu: String,
+    pub smp: u32,
+    pub memory: String,
+    /// Extra arguments (devices, -dtb ...).
+    pub extra: Vec<String>,
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        Machine {
+            machine: "virt,virtualization=on,gic-version=3".into(),
+            cpu: "cortex-a57".into(),
+            smp: 4,
+            memory: "1G".into(),
+            extra: vec![],
+        }
+    }
+}
+
+/// How the image gets into the machine.
+#[derive(Debug, Clone)]
+pub enum Boot {
+    /// `-kernel image` (QEMU loads the Image, x0 = its DTB); `append` goes
+    /// to /chosen/bootargs.
+    Kernel { append: String },
+    /// U-Boot from Debian's u-boot-qemu loads nothing itself: the image is
+    /// placed at `addr` by QEMU's loader and started with `booti`.
+    UBoot { addr: u64 },
+}
+
+pub fn command(m: &Machine, boot: &Boot, image: &Path, semihosting: bool) -> Command {
+    let mut c = Command::new("qemu-system-aarch64");
+    c.args([
+        "-M",
+        &m.machine,
+        "-cpu",
+        &m.cpu,
+        "-smp",
+        &m.smp.to_string(),
+        "-m",
+        &m.memory,
+    ]);
+    c.args([
+        "-nographic",
+        "-no-user-config",
+        "-nodefaults",
+        "-serial",
+        "stdio",
+        "-monitor",
+        "none",
+        "-no-reboot",
+    ]);
+    if semihosting {
+        c.args(["-semihosting-config", "enable=on,target=native"]);
+    }
+    match boot {
+        Boot::Kernel { append } => {
+            c.arg("-kernel").arg(image);
+            if !append.is_empty() {
+                c.args(["-append", append]);
+            }
+        }
+        Boot::UBoot { addr } => {
+            c.args(["-bios", toolchain::UBOOT_QEMU_ARM64]);
+            c.arg("-device").arg(format!(
+                "loader,file={},addr={addr:#x},force-raw=on",
+                image.display()
+            ));
+        }
+    }
+    c.args(&m.extra);
+    c
+}
+
+pub fn cmd_run(args: &[String]) -> Result<()> {
+    let o = util::Opts::parse(args, &["config", "smp", "cpu", "append"], &[])?;
+    let base = PathBuf::from(o.value("config").unwrap_or(config::DEFAULT_CONFIG));
+    let img = image::build(&base, &[], "")?;
+    let mut m = Machine::default();
+    if let Some(n) = o.value("smp") {
+        m.smp = n.parse()?;
+    }
+    if let Some(cpu) = o.value("cpu") {
+        m.cpu = cpu.to_string();
+    }
+    m.extra = o.trailing.clone();
+    let boot = Boot::Kernel {
+        append: o.value("append").unwrap_or("").to_string(),
+    };
+    let testing = img
+        .config
+        .symbols
+        .iter()
+        .any(|s| s.name == "TESTING" && s.value == "y");
+    let mut c = command(&m, &boot, &img.path, testing);
+    eprintln!(
+        "xtask: {:?} {}",
+        c.get_program(),
+        c.get_args()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    eprintln!(
+        "xtask: the console is on stdio; the hypervisor powers off when it has nothing left to run"
+    );
+    util::run(&mut c)
+}

@@ -1,0 +1,363 @@
+//! QEMU scenarios: each is a TOML file under tests/scenarios/ describing
+//! the configuration, the machine, how the image boots, and which lines
+//! must and must not appear. `cargo xtask test` runs the host unit tests,
+//! the SUPPORT.md check, then every scenario.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::qemu::{self, Boot, Machine};
+use crate::{dtb, image, support, toolchain, util};
+
+/// A scenario file.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub description: String,
+    #[serde(default = "default_config")]
+    pub config: String,
+    /// Extra `.config` lines on top of `config` (test builds add
+    /// CONFIG_DEBUG=y and CONFIG_TESTING=y themselves).
+    #[serde(default)]
+    pub config_fragment: Vec<String>,
+    #[serde(default)]
+    pub machine: Option<String>,
+    #[serde(default)]
+    pub cpu: Option<String>,
+    #[serde(default)]
+    pub smp: Option<u32>,
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// "kernel" (QEMU -kernel) or "uboot" (U-Boot booti).
+    #[serde(default = "default_boot")]
+    pub boot: String,
+    /// Command line (/chosen/bootargs) for kernel boots.
+    #[serde(default)]
+    pub append: String,
+    /// Load address for U-Boot boots.
+    #[serde(default)]
+    pub load_addr: Option<String>,
+    /// A change made to QEMU's own device tree before boot (see dtb.rs).
+    #[serde(default)]
+    pub dtb_corruption: Option<String>,
+    /// Lines that must appear, in this order (substring match).
+    #[serde(default)]
+    pub expect: Vec<String>,
+    /// Substrings that must not appear anywhere.
+    #[serde(default)]
+    pub forbid: Vec<String>,
+    /// Text to wait for and what to type then.
+    #[serde(default)]
+    pub interact: Vec<Interact>,
+    #[serde(default)]
+    pub exit_code: i32,
+    #[serde(default = "default_timeout")]
+    pub timeout: u64,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Interact {
+    pub wait: String,
+    pub send: String,
+}
+
+fn default_config() -> String {
+    "configs/qemu-arm64_defconfig".into()
+}
+fn default_boot() -> String {
+    "kernel".into()
+}
+fn default_timeout() -> u64 {
+    120
+}
+
+/// Lines every test build adds.
+pub const TEST_FRAGMENT: [&str; 2] = ["CONFIG_DEBUG=y", "CONFIG_TESTING=y"];
+
+pub fn scenario_dir() -> PathBuf {
+    util::root().join("tests/scenarios")
+}
+
+pub fn list() -> Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(scenario_dir())?
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".toml")
+                .map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+pub fn load(name: &str) -> Result<Scenario> {
+    let path = scenario_dir().join(format!("{name}.toml"));
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("no scenario {name} ({})", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn parse_addr(s: &str) -> Result<u64> {
+    let t = s.trim_start_matches("0x");
+    u64::from_str_radix(t, 16).with_context(|| format!("bad address {s}"))
+}
+
+/// Runs one scenario; Ok(()) when it passed.
+pub fn run_one(name: &str) -> Result<()> {
+    let sc = load(name)?;
+    println!("scenario {name}: {}", sc.description);
+    let mut fragment: Vec<String> = TEST_FRAGMENT.iter().map(|s| s.to_string()).collect();
+    fragment.extend(sc.config_fragment.iter().cloned());
+    let variant = if sc.config_fragment.is_empty() {
+        "test".to_string()
+    } else {
+        format!(
+            "test-{:08x}",
+            util::fnv64(sc.config_fragment.join("\n").as_bytes()) as u32
+        )
+    };
+    let img = image::build(Path::new(&sc.config), &fragment, &variant)?;
+    let mut m = Machine::default();
+    if let Some(x) = &sc.machine {
+        m.machine = x.clone();
+    }
+    if let Some(x) = &sc.cpu {
+        m.cpu = x.clone();
+    }
+    if let Some(x) = sc.smp {
+        m.smp = x;
+    }
+    if let Some(x) = &sc.memory {
+        m.memory = x.clone();
+    }
+    let logdir = util::root().join("target/scenarios");
+    std::fs::create_dir_all(&logdir)?;
+    if let Some(kind) = &sc.dtb_corruption {
+        let blob = dtb::dump_qemu_dtb(&m, &logdir.join(format!("{name}.qemu.dtb")))?;
+        let bad = dtb::corrupt(&blob, kind)?;
+        let path = logdir.join(format!("{name}.dtb"));
+        std::fs::write(&path, bad)?;
+        m.extra
+            .extend(["-dtb".to_string(), path.display().to_string()]);
+    }
+    let boot = match sc.boot.as_str() {
+        "kernel" => Boot::Kernel {
+            append: sc.append.clone(),
+        },
+        "uboot" => Boot::UBoot {
+            addr: parse_addr(sc.load_addr.as_deref().unwrap_or("0x48000000"))?,
+        },
+        other => bail!("{name}: unknown boot method {other}"),
+    };
+    let mut cmd = qemu::command(&m, &boot, &img.path, true);
+    let log_path = logdir.join(format!("{name}.log"));
+    let started = Instant::now();
+    let (output, status) = run_qemu(&mut cmd, &sc.interact, Duration::from_secs(sc.timeout))?;
+    std::fs::write(&log_path, &output)?;
+    let text = String::from_utf8_lossy(&output);
+    let mut problems = vec![];
+    match status {
+        None => problems.push(format!("timed out after {} s", sc.timeout)),
+        Some(code) if code != sc.exit_code => {
+            problems.push(format!("QEMU exited {code}, expected {}", sc.exit_code))
+        }
+        _ => {}
+    }
+    let mut pos = 0;
+    for e in &sc.expect {
+        match text[pos..].find(e.as_str()) {
+            Some(i) => pos += i + e.len(),
+            None => problems.push(format!("missing (in order): {e:?}")),
+        }
+    }
+    for f in &sc.forbid {
+        if text.contains(f.as_str()) {
+            problems.push(format!("forbidden line seen: {f:?}"));
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    if problems.is_empty() {
+        println!("scenario {name}: ok ({secs:.1} s)");
+        Ok(())
+    } else {
+        println!(
+            "scenario {name}: FAILED ({secs:.1} s); log {}",
+            log_path.display()
+        );
+        for p in &problems {
+            println!("    {p}");
+        }
+        println!("    --- last lines ---");
+        let lines: Vec<&str> = text.lines().collect();
+        for l in &lines[lines.len().saturating_sub(25)..] {
+            println!("    | {l}");
+        }
+        bail!("scenario {name} failed")
+    }
+}
+
+/// Runs QEMU, feeding `interact` answers, until it exits or `timeout`.
+/// Returns everything it printed and its exit status (None: timed out).
+fn run_qemu(
+    cmd: &mut Command,
+    interact: &[Interact],
+    timeout: Duration,
+) -> Result<(Vec<u8>, Option<i32>)> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting qemu-system-aarch64")?;
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let tx2 = tx.clone();
+    let t1 = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let t2 = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 || tx2.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdin = child.stdin.take();
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    let mut next = 0;
+    let mut searched_from = 0;
+    let status = loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(chunk) => out.extend_from_slice(&chunk),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {}
+        }
+        while let Some(step) = interact.get(next) {
+            let hay = String::from_utf8_lossy(&out[searched_from..]).to_string();
+            let Some(i) = hay.find(&step.wait) else { break };
+            searched_from += i + step.wait.len();
+            if let Some(s) = stdin.as_mut() {
+                // Typed slowly: a UART FIFO is 16-32 bytes.
+                for b in step.send.as_bytes() {
+                    let _ = s.write_all(&[*b]);
+                    let _ = s.flush();
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            next += 1;
+        }
+        if let Some(st) = child.try_wait()? {
+            break st.code().or(Some(-1));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+    };
+    drop(stdin);
+    let _ = t1.join();
+    let _ = t2.join();
+    while let Ok(chunk) = rx.try_recv() {
+        out.extend_from_slice(&chunk);
+    }
+    Ok((out, status))
+}
+
+fn host_tests() -> Result<(usize, usize)> {
+    // The host toolchain (rustup's stable) builds and tests host crates.
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(util::root())
+        .args(["test", "--workspace", "--no-fail-fast"]);
+    let out = c
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running cargo test")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    print!("{text}");
+    let (mut passed, mut failed) = (0, 0);
+    for line in text.lines().filter(|l| l.starts_with("test result:")) {
+        let num = |word: &str| -> usize {
+            line.split(';')
+                .find_map(|p| {
+                    p.trim()
+                        .strip_suffix(word)?
+                        .trim()
+                        .rsplit(' ')
+                        .next()?
+                        .parse()
+                        .ok()
+                })
+                .unwrap_or(0)
+        };
+        passed += num("passed");
+        failed += num("failed");
+    }
+    if !out.status.success() && failed == 0 {
+        failed = 1; // a build failure counts
+    }
+    Ok((passed, failed))
+}
+
+pub fn cmd_test(args: &[String]) -> Result<()> {
+    let o = util::Opts::parse(args, &["scenario"], &["host-only", "scenarios-only"])?;
+    toolchain::ensure_all()?;
+    let chosen = o.all("scenario");
+    let (mut passed, mut failed) = (0usize, 0usize);
+    if chosen.is_empty() && !o.flag("scenarios-only") {
+        println!("== host unit tests");
+        let (p, f) = host_tests()?;
+        passed += p;
+        failed += f;
+        println!("== SUPPORT.md");
+        match support::check() {
+            Ok(()) => {
+                println!("support check: ok");
+                passed += 1;
+            }
+            Err(e) => {
+                println!("support check: FAILED: {e:#}");
+                failed += 1;
+            }
+        }
+    }
+    if !o.flag("host-only") {
+        println!("== QEMU scenarios");
+        let names: Vec<String> = if chosen.is_empty() {
+            list()?
+        } else {
+            chosen.iter().map(|s| s.to_string()).collect()
+        };
+        for name in names {
+            match run_one(&name) {
+                Ok(()) => passed += 1,
+                Err(e) => {
+                    println!("scenario {name}: {e:#}");
+                    failed += 1;
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        bail!("{failed} test(s) failed");
+    }
+    Ok(())
+}
