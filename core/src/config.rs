@@ -25,3 +25,8 @@ pub const DOT_CONFIG: &str = c::DOT_CONFIG;
 pub const CONFIG_HASH: &str = c::CONFIG_HASH;
 /// Name of the configuration (the defconfig it came from).
 pub const CONFIG_NAME: &str = c::CONFIG_NAME;
+
+/// The resolved `.config`, kept in the image (for hypfs `/buildinfo/config`
+/// later, and for `strings` on an image today).
+#[used]
+pub static EMBEDDED_CONFIG: &str = DOT_CONFIG;

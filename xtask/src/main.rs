@@ -30,6 +30,7 @@ usage: cargo xtask <command> [options]
   menuconfig | defconfig [FILE] | savedefconfig [--out FILE] | olddefconfig |
   allyesconfig | allnoconfig | randconfig [--seed N] | listnewconfig
                                        Kconfig commands (--config PATH, --arch ARCH)
+  randconfig --sweep N [--seed FIRST]  build N random configurations
 ";
 
 fn main() -> ExitCode {

@@ -355,6 +355,12 @@ pub fn cmd_test(args: &[String]) -> Result<()> {
             }
         }
     }
+    if chosen.is_empty() && !o.flag("host-only") {
+        println!("== randconfig builds (seeds 1-3; `cargo xtask randconfig --sweep N` does more)");
+        let bad = crate::config::randconfig_builds(1..=3)?;
+        passed += 3 - bad.len();
+        failed += bad.len();
+    }
     println!("{passed} passed, {failed} failed");
     if failed > 0 {
         bail!("{failed} test(s) failed");
