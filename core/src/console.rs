@@ -134,14 +134,16 @@ enum Output {
 struct Console {
     ring: Ring,
     output: Output,
-    at_line_start: bool,
+    /// Inside a line (false at start: the whole console is zero-initialised
+    /// and lives in BSS, not in the image file).
+    mid_line: bool,
     clock: Option<fn() -> u64>,
 }
 
 static CONSOLE: Mutex<Console> = Mutex::new(Console {
     ring: Ring::new(),
     output: Output::None,
-    at_line_start: true,
+    mid_line: false,
     clock: None,
 });
 
@@ -171,8 +173,8 @@ struct LineWriter<'a> {
 impl Write for LineWriter<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         for piece in s.split_inclusive('\n') {
-            if self.con.at_line_start {
-                self.con.at_line_start = false;
+            if !self.con.mid_line {
+                self.con.mid_line = true;
                 let mode = TIMESTAMPS.load(Ordering::Relaxed);
                 if mode != Timestamps::None as u8 {
                     if let Some(clock) = self.con.clock {
@@ -196,7 +198,7 @@ impl Write for LineWriter<'_> {
             }
             self.con.emit(piece.as_bytes());
             if piece.ends_with('\n') {
-                self.con.at_line_start = true;
+                self.con.mid_line = false;
             }
         }
         Ok(())

@@ -207,7 +207,7 @@ pub fn cpu_init() -> Result<(), HalError> {
         };
     };
     let off = found.ok_or(HalError::BadDeviceTree("no redistributor for this CPU"))?;
-    RDIST_OF[me.index].store(off, Ordering::Relaxed);
+    RDIST_OF[me.index()].store(off, Ordering::Relaxed);
 
     // Wake the redistributor.
     r.write32(
@@ -293,7 +293,7 @@ pub fn handle_irq() {
             me.timer_fired.store(true, Ordering::Release);
         }
         other => {
-            tessera_core::warn!("CPU{}: unexpected interrupt {other}", me.index);
+            tessera_core::warn!("CPU{}: unexpected interrupt {other}", me.index());
         }
     }
     msr!("S3_0_C12_C12_1", intid as u64); // ICC_EOIR1_EL1

@@ -6,7 +6,6 @@ use tessera_core::config::NR_CPUS;
 
 #[repr(C, align(64))]
 pub struct PerCpu {
-    pub index: usize,
     /// MPIDR_EL1 affinity of this CPU.
     pub mpidr: AtomicU64,
     /// Set by the timer interrupt handler.
@@ -15,24 +14,21 @@ pub struct PerCpu {
     pub ipis: AtomicU64,
 }
 
-const fn percpu_array() -> [PerCpu; NR_CPUS] {
-    let mut a = [const {
-        PerCpu {
-            index: 0,
-            mpidr: AtomicU64::new(0),
-            timer_fired: AtomicBool::new(false),
-            ipis: AtomicU64::new(0),
-        }
-    }; NR_CPUS];
-    let mut i = 0;
-    while i < NR_CPUS {
-        a[i].index = i;
-        i += 1;
+// All-zero initial values: the array lives in BSS, not in the image file.
+static PERCPU: [PerCpu; NR_CPUS] = [const {
+    PerCpu {
+        mpidr: AtomicU64::new(0),
+        timer_fired: AtomicBool::new(false),
+        ipis: AtomicU64::new(0),
     }
-    a
-}
+}; NR_CPUS];
 
-static PERCPU: [PerCpu; NR_CPUS] = percpu_array();
+impl PerCpu {
+    /// This area's CPU index (its position in the array).
+    pub fn index(&self) -> usize {
+        (self as *const PerCpu as usize - PERCPU.as_ptr() as usize) / core::mem::size_of::<PerCpu>()
+    }
+}
 
 pub fn get(index: usize) -> Option<&'static PerCpu> {
     PERCPU.get(index)
@@ -51,7 +47,7 @@ pub fn this_cpu() -> &'static PerCpu {
 }
 
 pub fn this_cpu_index() -> usize {
-    this_cpu().index
+    this_cpu().index()
 }
 
 /// Points TPIDR_EL2 at CPU `index`'s area (boot CPU).
