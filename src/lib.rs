@@ -9,5 +9,7 @@ pub extern crate tessera_arch_aarch64 as arch;
 pub extern crate tessera_core as core_;
 extern crate tessera_platform_qemu_virt as _;
 
+#[cfg(feature = "sched-null")]
+extern crate tessera_sched_null as _;
 #[cfg(feature = "uart-pl011")]
 extern crate tessera_uart_pl011 as _;

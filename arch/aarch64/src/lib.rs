@@ -8,6 +8,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod esr;
+pub mod guest;
 pub mod layout;
 pub mod pagetable;
 

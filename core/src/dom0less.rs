@@ -1,0 +1,1 @@
+//! Boot-time domains from the dom0less bindings (placeholder: being written).

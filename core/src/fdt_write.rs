@@ -1,0 +1,1 @@
+//! Writing flattened device trees (placeholder: being written).
