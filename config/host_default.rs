@@ -10,3 +10,4 @@ pub const CONSOLE_RING_SIZE: i64 = 16384;
 pub const DOT_CONFIG: &str = "";
 pub const CONFIG_HASH: &str = "host";
 pub const CONFIG_NAME: &str = "host-test";
+pub const SCHED_DEFAULT: &str = "null";

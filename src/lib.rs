@@ -13,3 +13,5 @@ extern crate tessera_platform_qemu_virt as _;
 extern crate tessera_sched_null as _;
 #[cfg(feature = "uart-pl011")]
 extern crate tessera_uart_pl011 as _;
+#[cfg(feature = "vuart-vpl011")]
+extern crate tessera_vuart_vpl011 as _;

@@ -162,6 +162,7 @@ pub enum BootError {
         why: &'static str,
         rolled_back: usize,
     },
+    Sched(crate::sched::SchedError),
 }
 
 impl fmt::Display for BootError {
@@ -183,6 +184,7 @@ impl fmt::Display for BootError {
             } => {
                 write!(f, "plugin {name} failed to start: {why} ({rolled_back} earlier plugins rolled back)")
             }
+            BootError::Sched(e) => write!(f, "scheduler: {e}"),
         }
     }
 }
@@ -316,7 +318,94 @@ fn boot(hal: &'static dyn Hal, dtb_pa: u64) -> Result<(), BootError> {
     if let Err(e) = FRAMES.check() {
         error!("frame table inconsistent: {e}");
     }
-    Ok(())
+    start_domains(hal, &fdt)
+}
+
+static FREE_BEFORE_DOMAINS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+static ON_LAST_DOMAIN_IDLE: AtomicBool = AtomicBool::new(false);
+
+#[distributed_slice(PARAMS)]
+static P_ON_LAST_DOMAIN: Param = Param {
+    name: "tessera.on_last_domain",
+    kind: ParamKind::Value(|v| {
+        match v {
+            "poweroff" => ON_LAST_DOMAIN_IDLE.store(false, Ordering::Relaxed),
+            "idle" => ON_LAST_DOMAIN_IDLE.store(true, Ordering::Relaxed),
+            _ => return Err("expected poweroff or idle"),
+        }
+        Ok(())
+    }),
+    help: "what to do when the last domain has ended: poweroff (default) or idle",
+};
+
+/// Scheduler, then the dom0less domains; runs them (never returns) when at
+/// least one started.
+fn start_domains(hal: &'static dyn Hal, fdt: &Fdt) -> Result<(), BootError> {
+    let specs = match crate::dom0less::parse_domains(fdt) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("dom0less: {e}; no domain is started");
+            alloc::vec::Vec::new()
+        }
+    };
+    if specs.is_empty() {
+        info!("No domains to run");
+        return Ok(());
+    }
+    let mut online = crate::sched::CpuMask::empty();
+    for i in 0..config::NR_CPUS {
+        if cpu::is_online(i) {
+            online.set(i);
+        }
+    }
+    crate::sched::init(config::NR_CPUS, online).map_err(BootError::Sched)?;
+    FREE_BEFORE_DOMAINS.store(FRAMES.free_pages(), Ordering::Relaxed);
+    let mut started = 0;
+    for spec in &specs {
+        match hal.build_domain(fdt, spec) {
+            Ok(id) => {
+                started += 1;
+                info!(
+                    "d{id} ({}): {} vCPUs, {} MiB{}",
+                    spec.name,
+                    spec.vcpus,
+                    spec.memory_kib / 1024,
+                    if spec.vpl011 { ", vpl011" } else { "" }
+                );
+            }
+            Err(why) => error!("domain {} refused: {why}", spec.name),
+        }
+    }
+    if started == 0 {
+        info!("No domains to run");
+        return Ok(());
+    }
+    DOMAINS_RUNNING.store(true, Ordering::Release);
+    hal.run_cpu()
+}
+
+static DOMAINS_RUNNING: AtomicBool = AtomicBool::new(false);
+
+/// Called by the arch code when the last domain has been destroyed: checks
+/// that every page came back, then powers off (or idles, with
+/// `tessera.on_last_domain=idle`).
+pub fn last_domain_ended() {
+    let before = FREE_BEFORE_DOMAINS.load(Ordering::Relaxed);
+    let after = FRAMES.free_pages();
+    if before == after {
+        info!("All domains have ended; free pages: {before} before the domains, {after} after");
+    } else {
+        error!("LEAK: free pages {before} before the domains, {after} after");
+    }
+    if let Err(e) = FRAMES.check() {
+        error!("frame table inconsistent: {e}");
+    }
+    if ON_LAST_DOMAIN_IDLE.load(Ordering::Relaxed) {
+        info!("tessera.on_last_domain=idle: staying up with nothing to run");
+        return;
+    }
+    info!("No domains left to run: powering off");
+    hal().power_off(before == after)
 }
 
 fn run_inits(stage: InitStage, done: &mut Vec<&'static str>) -> Result<(), BootError> {
@@ -543,11 +632,16 @@ pub fn secondary_main(index: usize) -> ! {
     let hal = hal();
     match hal.timer_selftest(100_000) {
         Ok(_) => cpu::mark_online(index),
-        Err(e) => error!("CPU{index}: timer self-test failed: {e}; CPU stays offline"),
+        Err(e) => {
+            error!("CPU{index}: timer self-test failed: {e}; CPU stays offline");
+            loop {
+                hal.idle();
+            }
+        }
     }
-    loop {
-        hal.idle();
-    }
+    // Idle in the scheduling loop: the scheduler hands this CPU work once
+    // domains exist.
+    hal.run_cpu()
 }
 
 fn banner() {

@@ -334,6 +334,85 @@ pub fn getc() -> Option<u8> {
     }
 }
 
+/// Somewhere console input can go: a domain's emulated UART.
+pub trait ConsoleInput: Send + Sync {
+    /// Offers one byte; false when the receiver is full (the byte is lost,
+    /// as on a real UART).
+    fn push(&self, byte: u8) -> bool;
+}
+
+struct Focus {
+    /// 0 = the hypervisor, else the index+1 of the input in `inputs`.
+    target: usize,
+    ctrl_a: u8,
+    inputs: alloc::vec::Vec<(u16, alloc::sync::Arc<dyn ConsoleInput>)>,
+}
+
+static FOCUS: Mutex<Focus> = Mutex::new(Focus { target: 0, ctrl_a: 0, inputs: alloc::vec::Vec::new() });
+
+/// Registers domain `domid`'s console input. The first domain registered
+/// gets the focus, as with Xen's dom0less consoles.
+pub fn register_input(domid: u16, input: alloc::sync::Arc<dyn ConsoleInput>) {
+    let mut f = FOCUS.lock();
+    f.inputs.push((domid, input));
+    if f.target == 0 && f.inputs.len() == 1 {
+        f.target = 1;
+    }
+}
+
+/// Forgets domain `domid`'s input (the domain is gone).
+pub fn unregister_input(domid: u16) {
+    let mut f = FOCUS.lock();
+    if let Some(i) = f.inputs.iter().position(|(d, _)| *d == domid) {
+        f.inputs.remove(i);
+        if f.target == i + 1 || f.target > f.inputs.len() {
+            f.target = if f.inputs.is_empty() { 0 } else { 1 };
+        }
+    }
+}
+
+/// The domain that has the console input, if any.
+pub fn focus() -> Option<u16> {
+    let f = FOCUS.lock();
+    f.target.checked_sub(1).and_then(|i| f.inputs.get(i)).map(|(d, _)| *d)
+}
+
+/// Pulls bytes from the console UART and routes them: CTRL-a three times
+/// cycles the focus (hypervisor, then each domain in turn), everything else
+/// goes to the focused domain.
+pub fn poll_input() {
+    while let Some(b) = getc() {
+        input_byte(b);
+    }
+}
+
+/// Routes one input byte (see [`poll_input`]).
+pub fn input_byte(b: u8) {
+    let mut f = FOCUS.lock();
+    if b == 0x01 {
+        f.ctrl_a += 1;
+        if f.ctrl_a == 3 {
+            f.ctrl_a = 0;
+            f.target = (f.target + 1) % (f.inputs.len() + 1);
+            let to = f.target.checked_sub(1).and_then(|i| f.inputs.get(i)).map(|(d, _)| *d);
+            drop(f);
+            match to {
+                Some(d) => crate::info!("*** Console input now goes to d{d} (CTRL-a three times to switch)"),
+                None => crate::info!("*** Console input now goes to the hypervisor (CTRL-a three times to switch)"),
+            }
+        }
+        return;
+    }
+    // CTRL-a pressed once or twice, then something else: deliver them too.
+    let pending = core::mem::take(&mut f.ctrl_a);
+    if let Some((_, input)) = f.target.checked_sub(1).and_then(|i| f.inputs.get(i)) {
+        for _ in 0..pending {
+            input.push(0x01);
+        }
+        input.push(b);
+    }
+}
+
 #[macro_export]
 macro_rules! error {
     ($($arg:tt)*) => { $crate::console::print($crate::console::Level::Error, format_args!("{}\n", format_args!($($arg)*))) };

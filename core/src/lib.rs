@@ -21,6 +21,7 @@ pub mod cmdline;
 pub mod config;
 pub mod cpu;
 pub mod dom0less;
+pub mod domain;
 pub mod fdt;
 pub mod fdt_write;
 pub mod hal;
@@ -31,6 +32,7 @@ pub mod registry;
 pub mod sched;
 mod support;
 pub mod uart;
+pub mod vdev;
 pub mod vpmu;
 pub mod xsm;
 

@@ -1,6 +1,7 @@
 //! Device trees for scenarios: QEMU's own (dumped with `dumpdtb`), and
 //! deliberately broken copies to prove that bad input gets a clear error.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
@@ -117,4 +118,68 @@ mod tests {
         assert!(corrupt(&blob, "bad-string-offset:nonexistent").is_err());
         assert!(corrupt(&blob, "mystery").is_err());
     }
+}
+
+/// A boot-time domain a scenario adds under /chosen (Xen's dom0less
+/// binding), with its modules loaded by QEMU's generic loader.
+pub struct DomainNode {
+    pub name: String,
+    pub memory_kib: u64,
+    pub cpus: u32,
+    pub vpl011: bool,
+    pub kernel: std::path::PathBuf,
+    pub kernel_addr: u64,
+    pub bootargs: String,
+    /// Raw device-tree source lines added to the domain node.
+    pub extra: Vec<String>,
+}
+
+fn dts_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// QEMU's tree for `m` with `xen,xen-bootargs` and the domains added under
+/// /chosen (through dtc, the way Xen's ImageBuilder edits a board's tree).
+pub fn with_domains(m: &Machine, dir: &Path, name: &str, xen_bootargs: &str, domains: &[DomainNode]) -> Result<std::path::PathBuf> {
+    let base = dir.join(format!("{name}.qemu.dtb"));
+    dump_qemu_dtb(m, &base)?;
+    let dts = Command::new("dtc").args(["-q", "-I", "dtb", "-O", "dts"]).arg(&base).output().context("running dtc")?;
+    if !dts.status.success() {
+        bail!("dtc could not read QEMU's tree: {}", String::from_utf8_lossy(&dts.stderr));
+    }
+    let mut src = String::from_utf8(dts.stdout)?;
+    src += "\n/ {\n\tchosen {\n\t\t#address-cells = <0x2>;\n\t\t#size-cells = <0x2>;\n";
+    if !xen_bootargs.is_empty() {
+        let _ = writeln!(src, "\t\txen,xen-bootargs = {};", dts_string(xen_bootargs));
+    }
+    for d in domains {
+        let size = std::fs::metadata(&d.kernel).with_context(|| format!("{}", d.kernel.display()))?.len();
+        let _ = writeln!(src, "\t\t{} {{", d.name);
+        let _ = writeln!(src, "\t\t\tcompatible = \"xen,domain\";");
+        let _ = writeln!(src, "\t\t\t#address-cells = <0x2>;\n\t\t\t#size-cells = <0x2>;");
+        let _ = writeln!(src, "\t\t\tmemory = <0x0 {:#x}>;", d.memory_kib);
+        let _ = writeln!(src, "\t\t\tcpus = <{:#x}>;", d.cpus);
+        if d.vpl011 {
+            let _ = writeln!(src, "\t\t\tvpl011;");
+        }
+        for line in &d.extra {
+            let _ = writeln!(src, "\t\t\t{line}");
+        }
+        let _ = writeln!(src, "\t\t\tmodule@{:x} {{", d.kernel_addr);
+        let _ = writeln!(src, "\t\t\t\tcompatible = \"multiboot,kernel\", \"multiboot,module\";");
+        let _ = writeln!(src, "\t\t\t\treg = <{:#x} {:#x} 0x0 {:#x}>;", d.kernel_addr >> 32, d.kernel_addr & 0xffff_ffff, size);
+        if !d.bootargs.is_empty() {
+            let _ = writeln!(src, "\t\t\t\tbootargs = {};", dts_string(&d.bootargs));
+        }
+        src += "\t\t\t};\n\t\t};\n";
+    }
+    src += "\t};\n};\n";
+    let dts_path = dir.join(format!("{name}.dts"));
+    std::fs::write(&dts_path, &src)?;
+    let out = dir.join(format!("{name}.dtb"));
+    let st = Command::new("dtc").args(["-q", "-I", "dts", "-O", "dtb", "-o"]).arg(&out).arg(&dts_path).status()?;
+    if !st.success() {
+        bail!("dtc could not build {}", dts_path.display());
+    }
+    Ok(out)
 }

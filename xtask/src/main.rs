@@ -5,6 +5,7 @@
 mod config;
 mod dtb;
 mod elf;
+mod guests;
 mod image;
 mod qemu;
 mod scenario;

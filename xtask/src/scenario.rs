@@ -59,6 +59,35 @@ pub struct Scenario {
     pub exit_code: i32,
     #[serde(default = "default_timeout")]
     pub timeout: u64,
+    /// /chosen/xen,xen-bootargs (needs a generated device tree).
+    #[serde(default)]
+    pub xen_bootargs: String,
+    /// Boot-time domains (Xen's dom0less nodes) added under /chosen.
+    #[serde(default)]
+    pub domain: Vec<DomainCfg>,
+}
+
+/// A dom0less domain in a scenario.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct DomainCfg {
+    pub name: String,
+    /// A guest under tests/guests (built), or a path to an Image.
+    pub kernel: String,
+    pub memory_kib: u64,
+    #[serde(default = "one")]
+    pub cpus: u32,
+    #[serde(default)]
+    pub vpl011: bool,
+    #[serde(default)]
+    pub bootargs: String,
+    /// Raw device-tree lines for the domain node (hostile-input tests).
+    #[serde(default)]
+    pub extra: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -148,6 +177,31 @@ pub fn run_one(name: &str) -> Result<()> {
         std::fs::write(&path, bad)?;
         m.extra
             .extend(["-dtb".to_string(), path.display().to_string()]);
+    }
+    if !sc.domain.is_empty() || !sc.xen_bootargs.is_empty() {
+        if sc.dtb_corruption.is_some() {
+            bail!("{name}: dtb_corruption and domains cannot be combined");
+        }
+        let mut nodes = vec![];
+        for (i, d) in sc.domain.iter().enumerate() {
+            let kernel = crate::guests::image(&d.kernel)?;
+            // Modules go high in RAM, clear of the image and of the DTB
+            // QEMU places at 0x48000000.
+            let addr = 0x5000_0000u64 + i as u64 * 0x0100_0000;
+            m.extra.extend(["-device".to_string(), format!("loader,file={},addr={addr:#x},force-raw=on", kernel.display())]);
+            nodes.push(dtb::DomainNode {
+                name: d.name.clone(),
+                memory_kib: d.memory_kib,
+                cpus: d.cpus,
+                vpl011: d.vpl011,
+                kernel,
+                kernel_addr: addr,
+                bootargs: d.bootargs.clone(),
+                extra: d.extra.clone(),
+            });
+        }
+        let dtb_path = dtb::with_domains(&m, &logdir, name, &sc.xen_bootargs, &nodes)?;
+        m.extra.extend(["-dtb".to_string(), dtb_path.display().to_string()]);
     }
     let boot = match sc.boot.as_str() {
         "kernel" => Boot::Kernel {

@@ -184,6 +184,7 @@ const GROUP_TITLES: &[(&str, &str)] = &[
     ("sched", "Schedulers"),
     ("xsm", "Security modules (XSM)"),
     ("iommu", "IOMMUs"),
+    ("vuart", "Emulated UARTs for domains"),
 ];
 
 /// plugins/Kconfig: sources every plugin's fragment, each inside

@@ -182,6 +182,12 @@ const NEEDS: &[Need] = &[
         backports: false,
     },
     Need {
+        what: "dtc (device-tree compiler)",
+        check: || which("dtc").map(|p| p.display().to_string()),
+        packages: &["device-tree-compiler"],
+        backports: false,
+    },
+    Need {
         what: "tmux (menuconfig test)",
         check: || which("tmux").map(|p| p.display().to_string()),
         packages: &["tmux"],

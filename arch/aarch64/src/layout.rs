@@ -78,6 +78,15 @@ pub const SCTLR_EL2_MMU_ON: u64 = SCTLR_EL2_RES1 | 1 | (1 << 2) | (1 << 3) | (1 
 /// never taken while EL2 runs).
 pub const HCR_EL2_HOST: u64 = (1 << 31) | (1 << 5) | (1 << 4) | (1 << 3);
 
+/// Stage 2: 39-bit IPA space (T0SZ 25) walked from level 1, 4 KiB granule,
+/// inner-shareable write-back walks; PS is added at boot from PARange;
+/// bit 31 is RES1. Covers Xen's RAM0 bank and the first 504 GiB of RAM1.
+pub const VTCR_EL2_BASE: u64 = 25 | (1 << 6) | (1 << 8) | (1 << 10) | (0b11 << 12) | (1 << 31);
+pub const IPA_BITS: u32 = 39;
+/// Stage-2 leaf attributes for guest RAM: Normal write-back (MemAttr
+/// 0b1111), read-write (S2AP 0b11), inner shareable, access flag.
+pub const S2_RAM: u64 = (0b1111 << 2) | (0b11 << 6) | SH_INNER | AF;
+
 #[cfg(test)]
 mod tests {
     use super::*;

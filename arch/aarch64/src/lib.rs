@@ -7,10 +7,13 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+extern crate alloc;
+
 pub mod esr;
 pub mod guest;
 pub mod layout;
 pub mod pagetable;
+pub mod trap;
 
 #[cfg(target_arch = "aarch64")]
 mod hw;

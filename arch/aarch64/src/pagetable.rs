@@ -47,12 +47,25 @@ pub fn map(
     attrs: u64,
     blocks: bool,
 ) -> Result<(), MapError> {
+    map_from(mem, root, 0, 48, va, pa, size, attrs, blocks)
+}
+
+/// Like [`map`] for tables whose walk starts at `start_level` and whose
+/// input addresses have `bits` bits (stage 2 starts at level 1 with 39).
+#[allow(clippy::too_many_arguments)]
+pub fn map_from(
+    mem: &mut impl TableMemory,
+    root: u64,
+    start_level: usize,
+    bits: u32,
+    va: u64,
+    pa: u64,
+    size: u64,
+    attrs: u64,
+    blocks: bool,
+) -> Result<(), MapError> {
     let mask = PAGE_SIZE - 1;
-    if va & mask != 0
-        || pa & mask != 0
-        || size & mask != 0
-        || va.checked_add(size).is_none_or(|e| e > 1 << 48)
-    {
+    if va & mask != 0 || pa & mask != 0 || size & mask != 0 || va.checked_add(size).is_none_or(|e| e > 1 << bits) {
         return Err(MapError::Misaligned { va, pa, size });
     }
     let mut off = 0;
@@ -60,7 +73,7 @@ pub fn map(
         let (v, p, left) = (va + off, pa + off, size - off);
         let mut level = 3;
         if blocks {
-            for l in [1usize, 2] {
+            for l in [1usize, 2].into_iter().filter(|&l| l >= start_level.max(1)) {
                 let bsize = 1u64 << LEVEL_SHIFT[l];
                 if v % bsize == 0 && p % bsize == 0 && left >= bsize {
                     level = l;
@@ -68,7 +81,7 @@ pub fn map(
                 }
             }
         }
-        map_one(mem, root, v, p, level, attrs)?;
+        map_one(mem, root, start_level, v, p, level, attrs)?;
         off += 1u64 << LEVEL_SHIFT[level];
     }
     Ok(())
@@ -77,13 +90,14 @@ pub fn map(
 fn map_one(
     mem: &mut impl TableMemory,
     root: u64,
+    start_level: usize,
     va: u64,
     pa: u64,
     leaf_level: usize,
     attrs: u64,
 ) -> Result<(), MapError> {
     let mut table = root;
-    for level in 0..leaf_level {
+    for level in start_level..leaf_level {
         let i = index(va, level);
         let entry = mem.table(table)[i];
         if entry & DESC_VALID == 0 {
@@ -113,8 +127,13 @@ fn map_one(
 
 /// Walks the tables for `va`: the leaf descriptor and its level.
 pub fn lookup(mem: &mut impl TableMemory, root: u64, va: u64) -> Option<(u64, usize)> {
+    lookup_from(mem, root, 0, va)
+}
+
+/// [`lookup`] for tables whose walk starts at `start_level`.
+pub fn lookup_from(mem: &mut impl TableMemory, root: u64, start_level: usize, va: u64) -> Option<(u64, usize)> {
     let mut table = root;
-    for level in 0..4 {
+    for level in start_level..4 {
         let entry = mem.table(table)[index(va, level)];
         if entry & DESC_VALID == 0 {
             return None;
@@ -125,6 +144,25 @@ pub fn lookup(mem: &mut impl TableMemory, root: u64, va: u64) -> Option<(u64, us
         table = entry & OUTPUT_ADDR_MASK;
     }
     None
+}
+
+/// Calls `f` with every table page below `root` (not `root` itself),
+/// children before parents, so a caller can free them all.
+pub fn for_each_table(mem: &mut impl TableMemory, root: u64, start_level: usize, f: &mut impl FnMut(u64)) {
+    fn walk(mem: &mut impl TableMemory, table: u64, level: usize, f: &mut impl FnMut(u64)) {
+        if level >= 3 {
+            return;
+        }
+        let entries = *mem.table(table);
+        for e in entries {
+            if e & DESC_VALID != 0 && e & DESC_TABLE_OR_PAGE != 0 {
+                let child = e & OUTPUT_ADDR_MASK;
+                walk(mem, child, level + 1, f);
+                f(child);
+            }
+        }
+    }
+    walk(mem, root, start_level, f);
 }
 
 #[cfg(test)]
@@ -227,5 +265,19 @@ mod tests {
             ),
             Err(MapError::NoMemory)
         );
+    }
+
+    #[test]
+    fn stage2_walk_starts_at_level_1_and_every_table_is_found_for_freeing() {
+        let (mut m, root) = fake(16);
+        // 39-bit IPA space: a 1 GiB block at 0x4000_0000 sits in the root (level 1).
+        map_from(&mut m, root, 1, 39, 0x4000_0000, 0x8000_0000, 0x4000_0000, ATTR_RW_NX, true).unwrap();
+        assert_eq!(lookup_from(&mut m, root, 1, 0x4000_1000).unwrap().1, 1);
+        map_from(&mut m, root, 1, 39, 0x2200_0000, 0x9000_0000, 0x1000, ATTR_RW_NX, true).unwrap();
+        assert_eq!(lookup_from(&mut m, root, 1, 0x2200_0000).unwrap().1, 3);
+        assert!(map_from(&mut m, root, 1, 39, 1 << 39, 0, 0x1000, 0, false).is_err(), "beyond the IPA size");
+        let mut tables = std::vec::Vec::new();
+        for_each_table(&mut m, root, 1, &mut |t| tables.push(t));
+        assert_eq!(tables.len(), 2, "one L2 and one L3 for the 4 KiB page");
     }
 }

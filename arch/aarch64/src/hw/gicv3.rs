@@ -54,6 +54,7 @@ struct Gic {
     redist: MmioRegion,
     spis: u32,
     hyp_timer: u32,
+    virt_timer: u32,
 }
 
 static GIC: Once<Gic> = Once::new();
@@ -107,7 +108,7 @@ pub fn init(fdt: &Fdt) -> Result<(), HalError> {
         )
     };
 
-    let hyp_timer = hyp_timer_intid(fdt)?;
+    let (hyp_timer, virt_timer) = timer_intids(fdt)?;
     let typer = dist.read32(GICD_TYPER);
     let spis = ((typer & 0x1f) + 1) * 32 - 32;
 
@@ -128,12 +129,14 @@ pub fn init(fdt: &Fdt) -> Result<(), HalError> {
         redist,
         spis,
         hyp_timer,
+        virt_timer,
     });
     cpu_init()
 }
 
-/// INTID of the EL2 physical timer: the 4th interrupt of the timer node.
-fn hyp_timer_intid(fdt: &Fdt) -> Result<u32, HalError> {
+/// INTIDs of the EL2 physical timer (4th interrupt of the timer node) and
+/// of the EL1 virtual timer (3rd), which guests use.
+fn timer_intids(fdt: &Fdt) -> Result<(u32, u32), HalError> {
     let node = fdt
         .compatible_nodes("arm,armv8-timer")
         .next()
@@ -148,11 +151,11 @@ fn hyp_timer_intid(fdt: &Fdt) -> Result<u32, HalError> {
             "timer node lacks the EL2 physical timer PPI",
         ));
     }
-    let intid = c[10] + 16;
-    if intid >= 32 {
+    let (hyp, virt) = (c[10] + 16, c[7] + 16);
+    if hyp >= 32 || virt >= 32 || c[6] != 1 {
         return Err(HalError::BadDeviceTree("timer PPI number out of range"));
     }
-    Ok(intid)
+    Ok((hyp, virt))
 }
 
 mod heapless_cells {
@@ -227,7 +230,7 @@ pub fn cpu_init() -> Result<(), HalError> {
     for i in 0..8 {
         r.write32(off + GICR_IPRIORITYR + 4 * i, 0xa0a0_a0a0);
     }
-    let mut enable = 1 << gic.hyp_timer;
+    let mut enable = (1 << gic.hyp_timer) | (1 << gic.virt_timer);
     for (id, _) in sgi::TABLE {
         enable |= 1 << id;
     }
@@ -291,6 +294,16 @@ pub fn handle_irq() {
         i if i == hyp_timer => {
             timer::disarm();
             me.timer_fired.store(true, Ordering::Release);
+        }
+        i if Some(i) == GIC.get().map(|g| g.virt_timer) => {
+            // A guest's virtual timer fired while its context is loaded.
+            // Without a vGIC it cannot be delivered: mask it (as Xen does
+            // before injecting) so it does not fire again; the guest still
+            // sees ISTATUS, and a vCPU waiting in WFI is woken by the
+            // run loop.
+            let ctl = mrs!("cntv_ctl_el0");
+            // Sound: only the IMASK bit of the loaded guest's timer changes.
+            msr!("cntv_ctl_el0", ctl | 2);
         }
         other => {
             tessera_core::warn!("CPU{}: unexpected interrupt {other}", me.index());

@@ -44,6 +44,7 @@ extern "C" fn tessera_primary_main(dtb_pa: u64, load_pa: u64) -> ! {
     route_interrupts_to_el2();
     percpu::install(0);
     mmu::init(load_pa);
+    super::vcpu::init_cpu();
     tessera_core::cpu::set_present(0, percpu::this_cpu().mpidr.load(Ordering::Relaxed));
     tessera_core::cpu::mark_online(0);
     tessera_core::boot::set_build_id(build_id());
@@ -155,6 +156,14 @@ impl Hal for Aarch64 {
 
     fn idle(&self) {
         sysreg::wait_for_interrupt();
+    }
+
+    fn build_domain(&self, fdt: &Fdt, spec: &tessera_core::dom0less::DomainSpec) -> Result<u16, alloc::string::String> {
+        super::build::build_domain(fdt, spec)
+    }
+
+    fn run_cpu(&self) -> ! {
+        super::guest::run(percpu::this_cpu_index())
     }
 
     fn power_off(&self, ok: bool) -> ! {

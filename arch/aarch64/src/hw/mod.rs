@@ -2,16 +2,20 @@
 
 #[macro_use]
 mod sysreg;
+mod build;
 mod crashtest;
 mod gicv3;
+mod guest;
 mod hal;
 mod head;
 mod mmu;
+mod p2m;
 mod percpu;
 mod psci;
 mod semihosting;
 mod smp;
 mod timer;
+mod vcpu;
 mod vectors;
 
 pub use hal::panic;

@@ -6,6 +6,9 @@ use tessera_core::config::NR_CPUS;
 
 #[repr(C, align(64))]
 pub struct PerCpu {
+    /// Top of this CPU's hypervisor stack: every guest exit restarts
+    /// there (read by the exit assembly at offset 0).
+    pub stack_top: AtomicU64,
     /// MPIDR_EL1 affinity of this CPU.
     pub mpidr: AtomicU64,
     /// Set by the timer interrupt handler.
@@ -17,6 +20,7 @@ pub struct PerCpu {
 // All-zero initial values: the array lives in BSS, not in the image file.
 static PERCPU: [PerCpu; NR_CPUS] = [const {
     PerCpu {
+        stack_top: AtomicU64::new(0),
         mpidr: AtomicU64::new(0),
         timer_fired: AtomicBool::new(false),
         ipis: AtomicU64::new(0),
@@ -50,9 +54,17 @@ pub fn this_cpu_index() -> usize {
     this_cpu().index()
 }
 
+const _: () = assert!(core::mem::offset_of!(PerCpu, stack_top) == 0);
+
+extern "C" {
+    static boot_stack_top: u8;
+}
+
 /// Points TPIDR_EL2 at CPU `index`'s area (boot CPU).
 pub fn install(index: usize) {
     let p = &PERCPU[index];
+    // SAFETY: only the symbol's address is taken.
+    p.stack_top.store(unsafe { &boot_stack_top as *const u8 as u64 }, Ordering::Relaxed);
     p.mpidr
         .store(mrs!("mpidr_el1") & 0xff_00ff_ffff, Ordering::Relaxed);
     // Sound: the value is the address of a 'static PerCpu, as this_cpu needs.

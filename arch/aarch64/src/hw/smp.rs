@@ -47,6 +47,7 @@ pub fn start(index: usize, mpidr: u64) -> Result<(), HalError> {
     let emergency_top = mmu::alloc_stack(EMERGENCY_ORDER)?;
     let cpu = percpu::get(index).ok_or(HalError::BadDeviceTree("CPU index out of range"))?;
     cpu.mpidr.store(mpidr, Ordering::Relaxed);
+    cpu.stack_top.store(stack_top, Ordering::Relaxed);
     let tcr = mrs!("tcr_el2");
     // SAFETY: each CPU's block is written only here, by the boot CPU,
     // before that CPU is started; no reference to it outlives this block.
@@ -69,6 +70,7 @@ pub fn start(index: usize, mpidr: u64) -> Result<(), HalError> {
 #[no_mangle]
 extern "C" fn tessera_secondary_main(index: u64) -> ! {
     super::hal::route_interrupts_to_el2();
+    super::vcpu::init_cpu();
     if let Err(e) = gicv3::cpu_init() {
         tessera_core::error!("CPU{index}: interrupt controller: {e}; CPU parked");
         loop {

@@ -29,3 +29,21 @@ pub fn disarm() {
     msr!("cnthp_ctl_el2", 0);
     super::sysreg::isb();
 }
+
+/// Arms CNTHP to fire when the physical counter reaches `deadline`.
+pub fn arm_at(deadline: u64) {
+    // Sound: CNTHP belongs to EL2 alone.
+    msr!("cnthp_cval_el2", deadline);
+    msr!("cnthp_ctl_el2", 1);
+    super::sysreg::isb();
+}
+
+/// Nanoseconds to counter ticks.
+pub fn ns_to_ticks(ns: u64) -> u64 {
+    (ns as u128 * frequency() as u128 / 1_000_000_000) as u64
+}
+
+/// Counter ticks to nanoseconds.
+pub fn ticks_to_ns(ticks: u64) -> u64 {
+    (ticks as u128 * 1_000_000_000 / frequency().max(1) as u128) as u64
+}

@@ -5,7 +5,7 @@
 //!   into a guard page still produces a register dump, and never return.
 //! - IRQs at EL2 (only in waits, see `sysreg::wait_for_interrupt`) save
 //!   every register on the current stack, run the handler and return.
-//! - Exceptions from lower ELs have no guest to come from yet and are fatal.
+//! - Exceptions from lower ELs are guest exits (`vcpu.rs`, `guest.rs`).
 
 use core::arch::global_asm;
 use core::fmt;
@@ -81,24 +81,40 @@ tessera_vectors:
     FATAL   1
     .balign 0x80
     FATAL   2
-    // Lower EL, AArch64.
+    // Lower EL, AArch64: a guest exits. SP_EL2 points at its context.
     .balign 0x80
-    FATAL   3
+    stp     x0, x1, [sp]
+    mov     x1, #0
+    b       tessera_guest_exit_common
     .balign 0x80
-    FATAL   4
+    stp     x0, x1, [sp]
+    mov     x1, #1
+    b       tessera_guest_exit_common
     .balign 0x80
-    FATAL   5
+    stp     x0, x1, [sp]
+    mov     x1, #2
+    b       tessera_guest_exit_common
     .balign 0x80
-    FATAL   6
-    // Lower EL, AArch32.
+    stp     x0, x1, [sp]
+    mov     x1, #3
+    b       tessera_guest_exit_common
+    // Lower EL, AArch32 (a guest's EL0): not supported, the domain ends.
     .balign 0x80
-    FATAL   7
+    stp     x0, x1, [sp]
+    mov     x1, #4
+    b       tessera_guest_exit_common
     .balign 0x80
-    FATAL   7
+    stp     x0, x1, [sp]
+    mov     x1, #1
+    b       tessera_guest_exit_common
     .balign 0x80
-    FATAL   7
+    stp     x0, x1, [sp]
+    mov     x1, #2
+    b       tessera_guest_exit_common
     .balign 0x80
-    FATAL   7
+    stp     x0, x1, [sp]
+    mov     x1, #3
+    b       tessera_guest_exit_common
 
 fatal_common:
     mrs     x0, tpidrro_el0
@@ -148,16 +164,7 @@ el2_irq:
 "#
 );
 
-const KINDS: [&str; 8] = [
-    "synchronous exception at EL2",
-    "FIQ at EL2",
-    "SError at EL2",
-    "synchronous exception from a lower EL (no guests yet)",
-    "IRQ from a lower EL (no guests yet)",
-    "FIQ from a lower EL",
-    "SError from a lower EL",
-    "exception from AArch32",
-];
+const KINDS: [&str; 3] = ["synchronous exception at EL2", "FIQ at EL2", "SError at EL2"];
 
 struct Dump<'a>(&'a TrapFrame);
 

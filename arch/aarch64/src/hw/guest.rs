@@ -1,0 +1,623 @@
+//! Running guests: the per-pCPU scheduling loop, guest exits, and the end
+//! of a domain.
+//!
+//! Each pCPU loops in [`run`]: it asks the scheduler core what to run,
+//! loads that vCPU and enters it. Every exit lands in
+//! [`tessera_guest_exit`] on a fresh stack; it handles the trap and either
+//! re-enters the same vCPU or unloads it and goes back to [`run`]. A guest
+//! can end its domain (PSCI SYSTEM_OFF/RESET) or crash it (an exception it
+//! cannot take, a fault storm); either way only that domain ends: its
+//! vCPUs are stopped, its stage 2 is torn down with TLB maintenance, and
+//! its memory is scrubbed and returned through the frame table.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+use spin::Mutex;
+use tessera_core::config::NR_CPUS;
+use tessera_core::domain::{Domain, ShutdownReason};
+use tessera_core::sched::{self, CpuMask, UnitId};
+
+use super::p2m::P2m;
+use super::vcpu::{self, VcpuContext};
+use super::{gicv3, percpu, sysreg, timer};
+use crate::esr::Esr;
+use crate::trap::inject::{self, Injection};
+use crate::trap::mmio;
+use crate::trap::sysreg::{self as sysemu, Action};
+use crate::trap::vpsci::{self, GuestPower, Outcome};
+
+const OFF: u8 = 0;
+const ON: u8 = 1;
+
+/// Injected aborts in a row after which a vCPU is considered lost.
+const FAULT_STORM: u32 = 32;
+
+/// A guest vCPU.
+pub struct Vcpu {
+    pub unit: UnitId,
+    pub index: usize,
+    pub mpidr: u64,
+    power: AtomicU8,
+    /// Counter value a WFI waits for (0: not waiting on its timer).
+    wait_until: AtomicU64,
+    faults: AtomicU32,
+    ctx: UnsafeCell<VcpuContext>,
+}
+
+// SAFETY: `ctx` is touched only by the one pCPU that has this vCPU loaded
+// (the scheduler runs a unit on at most one pCPU at a time), or, while the
+// vCPU is off and loaded nowhere, under its domain's `power` lock.
+unsafe impl Sync for Vcpu {}
+// SAFETY: as above; VcpuContext is plain data.
+unsafe impl Send for Vcpu {}
+
+/// A running domain: core's part, its stage 2 and its vCPUs.
+pub struct Guest {
+    pub dom: Arc<Domain>,
+    pub p2m: P2m,
+    pub vcpus: Vec<Arc<Vcpu>>,
+    /// Guest RAM banks (IPA, size).
+    pub ram: Vec<(u64, u64)>,
+    pub cntvoff: u64,
+    /// vCPUs loaded on a pCPU right now, and whether teardown happened.
+    loaded: Mutex<(usize, bool)>,
+    /// Serialises CPU_ON (and reads of the power states).
+    power: Mutex<()>,
+}
+
+static GUESTS: Mutex<Vec<Arc<Guest>>> = Mutex::new(Vec::new());
+static CURRENT: [Mutex<Option<(Arc<Guest>, Arc<Vcpu>)>>; NR_CPUS] = [const { Mutex::new(None) }; NR_CPUS];
+static STARTED: AtomicBool = AtomicBool::new(false);
+/// Domains whose vCPUs have all stopped, waiting for the scheduler to let
+/// go of them (a pCPU still counts its unit as current until it schedules).
+static PENDING_DESTROY: Mutex<Vec<Arc<Guest>>> = Mutex::new(Vec::new());
+static ENDED: AtomicUsize = AtomicUsize::new(0);
+
+impl Guest {
+    /// A guest with `nr_vcpus` vCPUs; vCPU 0 starts at `entry` with x0 =
+    /// `dtb`, the others are off until PSCI CPU_ON.
+    pub fn new(dom: Arc<Domain>, p2m: P2m, ram: Vec<(u64, u64)>, mpidrs: &[u64], entry: u64, dtb: u64) -> Guest {
+        let cntvoff = timer::counter();
+        let vttbr = p2m.vttbr();
+        let vcpus = mpidrs
+            .iter()
+            .enumerate()
+            .map(|(i, &mpidr)| {
+                let (pc, x0) = if i == 0 { (entry, dtb) } else { (0, 0) };
+                Arc::new(Vcpu {
+                    unit: UnitId::new(dom.id, i as u16),
+                    index: i,
+                    mpidr,
+                    power: AtomicU8::new(if i == 0 { ON } else { OFF }),
+                    wait_until: AtomicU64::new(0),
+                    faults: AtomicU32::new(0),
+                    ctx: UnsafeCell::new(VcpuContext::new(pc, x0, mpidr | (1 << 31), vttbr, cntvoff)),
+                })
+            })
+            .collect();
+        Guest { dom, p2m, vcpus, ram, cntvoff, loaded: Mutex::new((0, false)), power: Mutex::new(()) }
+    }
+}
+
+/// Registers a built guest; its vCPU 0 becomes runnable.
+pub fn publish(g: Guest) {
+    let g = Arc::new(g);
+    g.dom.set_running();
+    GUESTS.lock().push(g.clone());
+    STARTED.store(true, Ordering::Release);
+    kick(sched::vcpu_wake(g.vcpus[0].unit, now()).unwrap_or(CpuMask::empty()));
+}
+
+fn now() -> u64 {
+    timer::ticks_to_ns(timer::counter())
+}
+
+/// Sends the reschedule SGI to every pCPU in `cpus` but this one.
+fn kick(cpus: CpuMask) {
+    let me = percpu::this_cpu_index();
+    for cpu in 0..NR_CPUS {
+        if cpu != me && cpus.contains(cpu) {
+            if let Some(p) = percpu::get(cpu) {
+                gicv3::send_sgi(gicv3::sgi::RESCHEDULE, p.mpidr.load(Ordering::Relaxed));
+            }
+        }
+    }
+}
+
+fn find(unit: UnitId) -> Option<(Arc<Guest>, Arc<Vcpu>)> {
+    let guests = GUESTS.lock();
+    let g = guests.iter().find(|g| g.dom.id == unit.domid)?;
+    let v = g.vcpus.get(unit.vcpu as usize)?;
+    Some((g.clone(), v.clone()))
+}
+
+/// Wakes vCPUs whose WFI deadline has passed; returns the earliest
+/// deadline still pending.
+fn wake_expired() -> Option<u64> {
+    let counter = timer::counter();
+    let mut next: Option<u64> = None;
+    let mut woken = Vec::new();
+    for g in GUESTS.lock().iter() {
+        for v in &g.vcpus {
+            let t = v.wait_until.load(Ordering::Acquire);
+            if t == 0 {
+                continue;
+            }
+            if t <= counter {
+                if v.wait_until.compare_exchange(t, 0, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                    woken.push(v.unit);
+                }
+            } else {
+                next = Some(next.map_or(t, |n: u64| n.min(t)));
+            }
+        }
+    }
+    for unit in woken {
+        kick(sched::vcpu_wake(unit, now()).unwrap_or(CpuMask::empty()));
+    }
+    next
+}
+
+/// The scheduling loop of one pCPU. Never returns.
+pub fn run(cpu: usize) -> ! {
+    loop {
+        let next_deadline = wake_expired();
+        if STARTED.load(Ordering::Acquire) && GUESTS.lock().is_empty() {
+            last_domain_ended();
+        }
+        let d = sched::schedule(cpu, now());
+        if reap() {
+            continue; // look again: that may have been the last domain
+        }
+        if let Some(unit) = d.next {
+            if let Some((g, v)) = find(unit) {
+                if v.power.load(Ordering::Acquire) == ON && v.wait_until.load(Ordering::Acquire) == 0 {
+                    let mut loaded = g.loaded.lock();
+                    if !loaded.1 && g.dom.state() == tessera_core::domain::DomainState::Running {
+                        loaded.0 += 1;
+                        drop(loaded);
+                        if let Some(slice) = d.slice_ns {
+                            timer::arm_at(timer::counter() + timer::ns_to_ticks(slice));
+                        }
+                        let ctx = v.ctx.get();
+                        *CURRENT[cpu].lock() = Some((g, v));
+                        // SAFETY: the scheduler gave this unit to this pCPU
+                        // alone; its context is ours until we unload it.
+                        unsafe { (*ctx).load() };
+                        vcpu::enter(ctx);
+                    }
+                }
+            }
+        }
+        match (next_deadline, d.slice_ns) {
+            (Some(t), _) => timer::arm_at(t),
+            (None, Some(slice)) => timer::arm_at(timer::counter() + timer::ns_to_ticks(slice)),
+            (None, None) => timer::disarm(),
+        }
+        sysreg::wait_for_interrupt();
+    }
+}
+
+/// What an exit leads to.
+enum Next {
+    /// Back into the same vCPU.
+    Resume,
+    /// Unload it and schedule (it blocked, stopped, or must yield).
+    Reschedule,
+}
+
+/// Entry from the exit assembly, on a fresh stack.
+#[no_mangle]
+extern "C" fn tessera_guest_exit(ctx: *mut VcpuContext, kind: u64) -> ! {
+    let cpu = percpu::this_cpu_index();
+    let Some((g, v)) = CURRENT[cpu].lock().clone() else {
+        tessera_core::error!("CPU{cpu}: guest exit with no vCPU loaded");
+        super::hal::fail_stop();
+    };
+    // SAFETY: `ctx` is the loaded vCPU's context (the exit assembly passes
+    // SP_EL2, which entry set to it); this pCPU owns it while loaded.
+    let c = unsafe { &mut *ctx };
+    let next = match kind {
+        0 => handle_sync(&g, &v, c),
+        1 => {
+            gicv3::handle_irq();
+            Next::Resume
+        }
+        4 => crash(&g, &v, c, "an exception from AArch32 EL0 (AArch32 is not supported)"),
+        _ => crash(&g, &v, c, "an FIQ or SError from the guest"),
+    };
+    let running = g.dom.state() == tessera_core::domain::DomainState::Running;
+    if matches!(next, Next::Resume)
+        && running
+        && v.power.load(Ordering::Acquire) == ON
+        && v.wait_until.load(Ordering::Acquire) == 0
+        && !sched::need_resched(cpu)
+    {
+        // Entering a guest never returns: references held in this frame
+        // would never be dropped. CURRENT keeps both alive.
+        drop(g);
+        drop(v);
+        vcpu::enter(ctx);
+    }
+    // Unload and schedule again.
+    c.unload();
+    *CURRENT[cpu].lock() = None;
+    let teardown = {
+        let mut l = g.loaded.lock();
+        l.0 -= 1;
+        let dying = !running;
+        if dying && l.0 == 0 && !l.1 {
+            l.1 = true;
+            true
+        } else {
+            false
+        }
+    };
+    drop(v);
+    if teardown {
+        stop(g);
+    } else {
+        drop(g);
+    }
+    run(cpu)
+}
+
+fn advance(c: &mut VcpuContext) {
+    c.pc = c.pc.wrapping_add(4);
+}
+
+fn inject(v: &Vcpu, c: &mut VcpuContext, i: Injection, far: Option<u64>) {
+    // The guest's EL1 registers are live on this CPU.
+    // Sound: these are the loaded guest's own EL1 exception registers.
+    msr!("elr_el1", i.elr_el1);
+    msr!("spsr_el1", i.spsr_el1);
+    msr!("esr_el1", i.esr_el1);
+    if let Some(far) = far {
+        msr!("far_el1", far);
+    }
+    c.pc = i.pc;
+    c.pstate = i.pstate;
+    v.faults.fetch_add(1, Ordering::Relaxed);
+}
+
+fn inject_undef(v: &Vcpu, c: &mut VcpuContext, pc: u64, il32: bool) {
+    let i = inject::undefined(pc, c.pstate, mrs!("vbar_el1"), il32);
+    inject(v, c, i, None);
+}
+
+fn handle_sync(g: &Arc<Guest>, v: &Arc<Vcpu>, c: &mut VcpuContext) -> Next {
+    let esr = mrs!("esr_el2");
+    let e = Esr(esr);
+    let iss = e.iss();
+    let il32 = e.il();
+    let faults_before = v.faults.load(Ordering::Relaxed);
+    let next = match e.ec() {
+        // WFI / WFE
+        0x01 => {
+            advance(c);
+            if iss & 1 == 1 {
+                Next::Resume // WFE: nothing to wait for without events
+            } else {
+                wfi(v)
+            }
+        }
+        // HVC from AArch64: ELR already points past it.
+        0x16 => match iss & 0xffff {
+            0 => smccc(g, v, c),
+            0xea1 => {
+                // Xen hypercalls come with the Xen ABI plugins.
+                c.x[0] = (-38i64) as u64; // -ENOSYS
+                Next::Resume
+            }
+            _ => {
+                inject_undef(v, c, c.pc.wrapping_sub(4), il32);
+                Next::Resume
+            }
+        },
+        // SMC from AArch64 (trapped by HCR_EL2.TSC): resume after it.
+        0x17 => {
+            if iss & 0xffff == 0 {
+                advance(c);
+                smccc(g, v, c)
+            } else {
+                inject_undef(v, c, c.pc, il32);
+                Next::Resume
+            }
+        }
+        0x18 => {
+            sysreg_access(g, v, c, iss, il32);
+            Next::Resume
+        }
+        0x24 => data_abort(g, v, c, iss, il32),
+        0x20 => {
+            let far = mrs!("far_el2");
+            let i = inject::abort(c.pc, c.pstate, mrs!("vbar_el1"), true, il32);
+            inject(v, c, i, Some(far));
+            Next::Resume
+        }
+        _ => {
+            inject_undef(v, c, c.pc, il32);
+            Next::Resume
+        }
+    };
+    let faults = v.faults.load(Ordering::Relaxed);
+    if faults == faults_before {
+        v.faults.store(0, Ordering::Relaxed);
+    } else if faults >= FAULT_STORM {
+        return crash(g, v, c, "a storm of faults it cannot handle (no exception vector?)");
+    }
+    next
+}
+
+fn wfi(v: &Arc<Vcpu>) -> Next {
+    let ctl = mrs!("cntv_ctl_el0");
+    // Enabled, not masked, not yet fired: sleep until it fires.
+    if ctl & 0b111 == 0b001 {
+        let deadline = mrs!("cntv_cval_el0").wrapping_add(mrs!("cntvoff_el2"));
+        if deadline > timer::counter() {
+            v.wait_until.store(deadline, Ordering::Release);
+            let _ = sched::vcpu_block(v.unit, now());
+            return Next::Reschedule;
+        }
+    }
+    // WFI may complete at any time: with nothing to wait for, it does now.
+    Next::Resume
+}
+
+struct Power<'a> {
+    list: Vec<(u64, bool)>,
+    _g: &'a Guest,
+}
+
+impl GuestPower for Power<'_> {
+    fn vcpu_by_mpidr(&self, mpidr: u64) -> Option<usize> {
+        self.list.iter().position(|v| v.0 == mpidr)
+    }
+    fn vcpus(&self) -> &[(u64, bool)] {
+        &self.list
+    }
+}
+
+fn smccc(g: &Arc<Guest>, v: &Arc<Vcpu>, c: &mut VcpuContext) -> Next {
+    let fid = c.x[0] as u32;
+    let _lock = g.power.lock();
+    let power = Power {
+        list: g.vcpus.iter().map(|v| (v.mpidr, v.power.load(Ordering::Acquire) == ON)).collect(),
+        _g: g,
+    };
+    match vpsci::call(fid, [c.x[1], c.x[2], c.x[3]], &power) {
+        Outcome::Return(r) => {
+            c.x[0] = r as u64;
+            Next::Resume
+        }
+        Outcome::StartVcpu { vcpu: n, entry, context } => {
+            let target = &g.vcpus[n];
+            // SAFETY: the target is off, so no pCPU has its context loaded,
+            // and we hold the domain's power lock.
+            unsafe {
+                *target.ctx.get() = VcpuContext::new(entry, context, target.mpidr | (1 << 31), g.p2m.vttbr(), g.cntvoff);
+            }
+            target.power.store(ON, Ordering::Release);
+            c.x[0] = vpsci::SUCCESS as u64;
+            kick(sched::vcpu_wake(target.unit, now()).unwrap_or(CpuMask::empty()));
+            Next::Resume
+        }
+        Outcome::VcpuOff => {
+            v.power.store(OFF, Ordering::Release);
+            let _ = sched::vcpu_block(v.unit, now());
+            if g.vcpus.iter().all(|v| v.power.load(Ordering::Acquire) == OFF) {
+                // Every vCPU is off: nothing can ever run again.
+                end_domain(g, ShutdownReason::Poweroff, "all vCPUs are off");
+            }
+            Next::Reschedule
+        }
+        Outcome::Standby => {
+            c.x[0] = vpsci::SUCCESS as u64;
+            drop(_lock);
+            wfi(v)
+        }
+        Outcome::SystemOff => {
+            end_domain(g, ShutdownReason::Poweroff, "PSCI SYSTEM_OFF");
+            Next::Reschedule
+        }
+        Outcome::SystemReset => {
+            end_domain(g, ShutdownReason::Reboot, "PSCI SYSTEM_RESET");
+            Next::Reschedule
+        }
+    }
+}
+
+/// Reads an ID register of the host by its encoding (op0 3, op1 0, CRn 0).
+fn read_id_register(crm: u8, op2: u8) -> u64 {
+    macro_rules! id {
+        ($($crm:literal $op2:literal),*) => {
+            match (crm, op2) {
+                $(($crm, $op2) => {
+                    let v: u64;
+                    // SAFETY: reading an ID register (op0 3, op1 0, CRn 0)
+                    // has no side effect; unallocated encodings read as 0.
+                    unsafe {
+                        core::arch::asm!(concat!("mrs {}, S3_0_C0_C", $crm, "_", $op2), out(reg) v, options(nomem, nostack, preserves_flags))
+                    };
+                    v
+                })*
+                _ => 0,
+            }
+        };
+    }
+    id!(1 0, 1 1, 1 2, 1 3, 1 4, 1 5, 1 6, 1 7,
+        2 0, 2 1, 2 2, 2 3, 2 4, 2 5, 2 6, 2 7,
+        3 0, 3 1, 3 2, 3 3, 3 4, 3 5, 3 6, 3 7,
+        4 0, 4 1, 4 2, 4 3, 4 4, 4 5, 4 6, 4 7,
+        5 0, 5 1, 5 2, 5 3, 5 4, 5 5, 5 6, 5 7,
+        6 0, 6 1, 6 2, 6 3, 6 4, 6 5, 6 6, 6 7,
+        7 0, 7 1, 7 2, 7 3, 7 4, 7 5, 7 6, 7 7)
+}
+
+fn sysreg_access(g: &Arc<Guest>, v: &Vcpu, c: &mut VcpuContext, iss: u32, il32: bool) {
+    let a = sysemu::Access::decode(iss);
+    match sysemu::classify(&a) {
+        Action::IdRegister { crm, op2 } => {
+            if a.rt != 31 {
+                c.x[a.rt as usize] = sysemu::sanitise_id(crm, op2, read_id_register(crm, op2));
+            }
+            advance(c);
+        }
+        Action::RazWi => {
+            if a.read && a.rt != 31 {
+                c.x[a.rt as usize] = 0;
+            }
+            advance(c);
+        }
+        Action::SetWay => {
+            clean_guest_memory(g);
+            advance(c);
+        }
+        Action::Undefined => inject_undef(v, c, c.pc, il32),
+    }
+}
+
+/// Set/way maintenance cannot be virtualised: clean and invalidate the
+/// whole of the guest's RAM by address instead (what the guest wanted).
+fn clean_guest_memory(g: &Guest) {
+    for &(ipa, size) in &g.ram {
+        let mut off = 0;
+        while off < size {
+            if let Some(pa) = g.p2m.translate(ipa + off) {
+                let va = crate::layout::DIRECTMAP_BASE + pa;
+                // SAFETY: cache maintenance by VA on the direct map of the
+                // guest's own RAM; no data changes.
+                unsafe { core::arch::asm!("dc civac, {}", in(reg) va, options(nostack, preserves_flags)) };
+            }
+            off += 64;
+        }
+    }
+    sysreg::dsb_sy();
+}
+
+fn data_abort(g: &Arc<Guest>, v: &Vcpu, c: &mut VcpuContext, iss: u32, il32: bool) -> Next {
+    let far = mrs!("far_el2");
+    let ipa = mmio::fault_ipa(mrs!("hpfar_el2"), far);
+    if let (Some((win, offset)), Some(access)) = (g.dom.device_at(ipa), mmio::decode(iss)) {
+        if access.write {
+            let val = if access.rt == 31 { 0 } else { access.store_value(c.x[access.rt as usize]) };
+            win.device.write(offset, access.size, val);
+        } else {
+            let raw = win.device.read(offset, access.size);
+            if access.rt != 31 {
+                c.x[access.rt as usize] = access.load_value(raw);
+            }
+        }
+        advance(c);
+        return Next::Resume;
+    }
+    // Not RAM, not an emulated device (or a form with no syndrome): the
+    // guest gets an abort, as on a bus error.
+    let i = inject::abort(c.pc, c.pstate, mrs!("vbar_el1"), false, il32);
+    inject(v, c, i, Some(far));
+    Next::Resume
+}
+
+fn crash(g: &Arc<Guest>, v: &Vcpu, c: &VcpuContext, why: &str) -> Next {
+    tessera_core::error!(
+        "d{}v{}: {why}: pc {:#x}, {}, FAR {:#x}",
+        g.dom.id,
+        v.index,
+        c.pc,
+        Esr(mrs!("esr_el2")),
+        mrs!("far_el2")
+    );
+    end_domain(g, ShutdownReason::Crash, why);
+    Next::Reschedule
+}
+
+/// Starts the end of `g`: its vCPUs stop at their next exit.
+fn end_domain(g: &Arc<Guest>, why: ShutdownReason, detail: &str) {
+    if !g.dom.begin_shutdown(why) {
+        return;
+    }
+    tessera_core::info!("d{} ({}) {why}: {detail}", g.dom.id, g.dom.name);
+    // Kick the pCPUs that run its other vCPUs.
+    let mut cpus = CpuMask::empty();
+    for cpu in 0..NR_CPUS {
+        if let Some((cg, _)) = CURRENT[cpu].lock().as_ref() {
+            if cg.dom.id == g.dom.id {
+                cpus.set(cpu);
+            }
+        }
+    }
+    kick(cpus);
+    let teardown = {
+        let mut l = g.loaded.lock();
+        if l.0 == 0 && !l.1 {
+            l.1 = true;
+            true
+        } else {
+            false
+        }
+    };
+    if teardown {
+        stop(g.clone());
+    }
+}
+
+/// No vCPU of `g` is loaded any more: take its units off the run queues
+/// and queue it for destruction.
+fn stop(g: Arc<Guest>) {
+    for v in &g.vcpus {
+        v.wait_until.store(0, Ordering::Release);
+        let _ = sched::vcpu_block(v.unit, now());
+    }
+    PENDING_DESTROY.lock().push(g);
+}
+
+/// Destroys the queued domains the scheduler has let go of; true when it
+/// destroyed one.
+fn reap() -> bool {
+    let queued = core::mem::take(&mut *PENDING_DESTROY.lock());
+    let mut any = false;
+    for g in queued {
+        match sched::get().map(|core| core.remove_domain(g.dom.id)) {
+            Some(Ok(cpus)) => {
+                kick(cpus);
+                destroy(g);
+                any = true;
+            }
+            Some(Err(_)) => PENDING_DESTROY.lock().push(g), // a pCPU still holds a unit
+            None => {
+                destroy(g);
+                any = true;
+            }
+        }
+    }
+    any
+}
+
+/// Frees a domain nobody runs any more.
+fn destroy(g: Arc<Guest>) {
+    GUESTS.lock().retain(|x| x.dom.id != g.dom.id);
+    let id = g.dom.id;
+    let name: String = g.dom.name.clone();
+    let pages = g.dom.ram_pages();
+    g.dom.release_memory();
+    g.dom.finish();
+    // The last reference drops the stage 2 (TLB flush, tables freed).
+    match Arc::try_unwrap(g) {
+        Ok(guest) => drop(guest),
+        Err(_) => tessera_core::warn!("d{id}: still referenced at teardown; its stage 2 is freed later"),
+    }
+    ENDED.fetch_add(1, Ordering::Relaxed);
+    tessera_core::info!("d{id} ({name}) destroyed: {pages} pages scrubbed and returned");
+}
+
+fn last_domain_ended() {
+    static ONCE: AtomicBool = AtomicBool::new(false);
+    if ONCE.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    tessera_core::boot::last_domain_ended();
+}
