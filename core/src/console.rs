@@ -348,7 +348,11 @@ struct Focus {
     inputs: alloc::vec::Vec<(u16, alloc::sync::Arc<dyn ConsoleInput>)>,
 }
 
-static FOCUS: Mutex<Focus> = Mutex::new(Focus { target: 0, ctrl_a: 0, inputs: alloc::vec::Vec::new() });
+static FOCUS: Mutex<Focus> = Mutex::new(Focus {
+    target: 0,
+    ctrl_a: 0,
+    inputs: alloc::vec::Vec::new(),
+});
 
 /// Registers domain `domid`'s console input. The first domain registered
 /// gets the focus, as with Xen's dom0less consoles.
@@ -365,8 +369,22 @@ pub fn unregister_input(domid: u16) {
     let mut f = FOCUS.lock();
     if let Some(i) = f.inputs.iter().position(|(d, _)| *d == domid) {
         f.inputs.remove(i);
-        if f.target == i + 1 || f.target > f.inputs.len() {
+        let had_focus = f.target == i + 1;
+        if had_focus || f.target > f.inputs.len() {
             f.target = if f.inputs.is_empty() { 0 } else { 1 };
+        } else if f.target > i + 1 {
+            f.target -= 1; // the focused domain moved down one slot
+        }
+        let to = f
+            .target
+            .checked_sub(1)
+            .and_then(|i| f.inputs.get(i))
+            .map(|(d, _)| *d);
+        drop(f);
+        if had_focus {
+            if let Some(d) = to {
+                crate::info!("*** Console input now goes to d{d} (CTRL-a three times to switch)");
+            }
         }
     }
 }
@@ -374,7 +392,10 @@ pub fn unregister_input(domid: u16) {
 /// The domain that has the console input, if any.
 pub fn focus() -> Option<u16> {
     let f = FOCUS.lock();
-    f.target.checked_sub(1).and_then(|i| f.inputs.get(i)).map(|(d, _)| *d)
+    f.target
+        .checked_sub(1)
+        .and_then(|i| f.inputs.get(i))
+        .map(|(d, _)| *d)
 }
 
 /// Pulls bytes from the console UART and routes them: CTRL-a three times
@@ -394,11 +415,19 @@ pub fn input_byte(b: u8) {
         if f.ctrl_a == 3 {
             f.ctrl_a = 0;
             f.target = (f.target + 1) % (f.inputs.len() + 1);
-            let to = f.target.checked_sub(1).and_then(|i| f.inputs.get(i)).map(|(d, _)| *d);
+            let to = f
+                .target
+                .checked_sub(1)
+                .and_then(|i| f.inputs.get(i))
+                .map(|(d, _)| *d);
             drop(f);
             match to {
-                Some(d) => crate::info!("*** Console input now goes to d{d} (CTRL-a three times to switch)"),
-                None => crate::info!("*** Console input now goes to the hypervisor (CTRL-a three times to switch)"),
+                Some(d) => crate::info!(
+                    "*** Console input now goes to d{d} (CTRL-a three times to switch)"
+                ),
+                None => crate::info!(
+                    "*** Console input now goes to the hypervisor (CTRL-a three times to switch)"
+                ),
             }
         }
         return;

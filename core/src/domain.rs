@@ -65,8 +65,14 @@ pub enum DomainError {
 impl fmt::Display for DomainError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DomainError::OutOfMemory { wanted_pages, free_pages } => {
-                write!(f, "not enough memory: {wanted_pages} pages wanted, {free_pages} free")
+            DomainError::OutOfMemory {
+                wanted_pages,
+                free_pages,
+            } => {
+                write!(
+                    f,
+                    "not enough memory: {wanted_pages} pages wanted, {free_pages} free"
+                )
             }
             DomainError::TooManyDomains => write!(f, "no free domain id"),
             DomainError::Frame(e) => write!(f, "frame table: {e}"),
@@ -158,7 +164,10 @@ impl Domain {
             let Some(pfn) = pfn else {
                 drop(mem);
                 self.release_memory();
-                return Err(DomainError::OutOfMemory { wanted_pages: wanted, free_pages: FRAMES.free_pages() });
+                return Err(DomainError::OutOfMemory {
+                    wanted_pages: wanted,
+                    free_pages: FRAMES.free_pages(),
+                });
             };
             mem.push((pfn, order));
             runs.push((pfn * 4096, 4096u64 << order));
@@ -190,7 +199,10 @@ impl Domain {
 
     /// The device whose window holds `ipa`, and the offset into it.
     pub fn device_at(&self, ipa: u64) -> Option<(&DeviceWindow, u64)> {
-        self.devices.iter().find(|d| ipa >= d.base && ipa - d.base < d.size).map(|d| (d, ipa - d.base))
+        self.devices
+            .iter()
+            .find(|d| ipa >= d.base && ipa - d.base < d.size)
+            .map(|d| (d, ipa - d.base))
     }
 
     /// Marks the domain dead and forgets it; its memory must be released.

@@ -368,14 +368,14 @@ mod tests {
     }
 
     #[test]
-    fn default_config_resolves_with_the_pl011() {
+    fn default_config_resolves_with_its_plugins() {
         let c = resolve(
             Path::new(&util::root().join(DEFAULT_CONFIG)),
             &["CONFIG_NR_CPUS=2".into()],
             "xtask-unit",
         )
         .unwrap();
-        assert_eq!(c.features, ["uart-pl011"]);
+        assert_eq!(c.features, ["sched-null", "uart-pl011", "vuart-vpl011"]);
         let v = |n: &str| {
             c.symbols
                 .iter()

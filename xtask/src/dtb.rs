@@ -101,25 +101,6 @@ pub fn corrupt(blob: &[u8], kind: &str) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn corruption_lands_in_the_named_node_of_a_packed_tree() {
-        let blob =
-            std::fs::read(crate::util::root().join("tests/fixtures/qemu-virt-gicv3-smp4.dtb"))
-                .unwrap();
-        let bad = corrupt(&blob, "bad-string-offset:pl061@9030000").unwrap();
-        assert!(bad.len() < blob.len(), "padding dropped");
-        assert_eq!(be32(&bad, 4).unwrap() as usize, bad.len());
-        let p = first_property_of(&bad, "pl061@9030000").unwrap();
-        assert_eq!(be32(&bad, p + 8).unwrap(), 0x00ff_fff0);
-        assert!(corrupt(&blob, "bad-string-offset:nonexistent").is_err());
-        assert!(corrupt(&blob, "mystery").is_err());
-    }
-}
-
 /// A boot-time domain a scenario adds under /chosen (Xen's dom0less
 /// binding), with its modules loaded by QEMU's generic loader.
 pub struct DomainNode {
@@ -140,12 +121,25 @@ fn dts_string(s: &str) -> String {
 
 /// QEMU's tree for `m` with `xen,xen-bootargs` and the domains added under
 /// /chosen (through dtc, the way Xen's ImageBuilder edits a board's tree).
-pub fn with_domains(m: &Machine, dir: &Path, name: &str, xen_bootargs: &str, domains: &[DomainNode]) -> Result<std::path::PathBuf> {
+pub fn with_domains(
+    m: &Machine,
+    dir: &Path,
+    name: &str,
+    xen_bootargs: &str,
+    domains: &[DomainNode],
+) -> Result<std::path::PathBuf> {
     let base = dir.join(format!("{name}.qemu.dtb"));
     dump_qemu_dtb(m, &base)?;
-    let dts = Command::new("dtc").args(["-q", "-I", "dtb", "-O", "dts"]).arg(&base).output().context("running dtc")?;
+    let dts = Command::new("dtc")
+        .args(["-q", "-I", "dtb", "-O", "dts"])
+        .arg(&base)
+        .output()
+        .context("running dtc")?;
     if !dts.status.success() {
-        bail!("dtc could not read QEMU's tree: {}", String::from_utf8_lossy(&dts.stderr));
+        bail!(
+            "dtc could not read QEMU's tree: {}",
+            String::from_utf8_lossy(&dts.stderr)
+        );
     }
     let mut src = String::from_utf8(dts.stdout)?;
     src += "\n/ {\n\tchosen {\n\t\t#address-cells = <0x2>;\n\t\t#size-cells = <0x2>;\n";
@@ -153,10 +147,15 @@ pub fn with_domains(m: &Machine, dir: &Path, name: &str, xen_bootargs: &str, dom
         let _ = writeln!(src, "\t\txen,xen-bootargs = {};", dts_string(xen_bootargs));
     }
     for d in domains {
-        let size = std::fs::metadata(&d.kernel).with_context(|| format!("{}", d.kernel.display()))?.len();
+        let size = std::fs::metadata(&d.kernel)
+            .with_context(|| format!("{}", d.kernel.display()))?
+            .len();
         let _ = writeln!(src, "\t\t{} {{", d.name);
         let _ = writeln!(src, "\t\t\tcompatible = \"xen,domain\";");
-        let _ = writeln!(src, "\t\t\t#address-cells = <0x2>;\n\t\t\t#size-cells = <0x2>;");
+        let _ = writeln!(
+            src,
+            "\t\t\t#address-cells = <0x2>;\n\t\t\t#size-cells = <0x2>;"
+        );
         let _ = writeln!(src, "\t\t\tmemory = <0x0 {:#x}>;", d.memory_kib);
         let _ = writeln!(src, "\t\t\tcpus = <{:#x}>;", d.cpus);
         if d.vpl011 {
@@ -166,8 +165,17 @@ pub fn with_domains(m: &Machine, dir: &Path, name: &str, xen_bootargs: &str, dom
             let _ = writeln!(src, "\t\t\t{line}");
         }
         let _ = writeln!(src, "\t\t\tmodule@{:x} {{", d.kernel_addr);
-        let _ = writeln!(src, "\t\t\t\tcompatible = \"multiboot,kernel\", \"multiboot,module\";");
-        let _ = writeln!(src, "\t\t\t\treg = <{:#x} {:#x} 0x0 {:#x}>;", d.kernel_addr >> 32, d.kernel_addr & 0xffff_ffff, size);
+        let _ = writeln!(
+            src,
+            "\t\t\t\tcompatible = \"multiboot,kernel\", \"multiboot,module\";"
+        );
+        let _ = writeln!(
+            src,
+            "\t\t\t\treg = <{:#x} {:#x} 0x0 {:#x}>;",
+            d.kernel_addr >> 32,
+            d.kernel_addr & 0xffff_ffff,
+            size
+        );
         if !d.bootargs.is_empty() {
             let _ = writeln!(src, "\t\t\t\tbootargs = {};", dts_string(&d.bootargs));
         }
@@ -177,9 +185,32 @@ pub fn with_domains(m: &Machine, dir: &Path, name: &str, xen_bootargs: &str, dom
     let dts_path = dir.join(format!("{name}.dts"));
     std::fs::write(&dts_path, &src)?;
     let out = dir.join(format!("{name}.dtb"));
-    let st = Command::new("dtc").args(["-q", "-I", "dts", "-O", "dtb", "-o"]).arg(&out).arg(&dts_path).status()?;
+    let st = Command::new("dtc")
+        .args(["-q", "-I", "dts", "-O", "dtb", "-o"])
+        .arg(&out)
+        .arg(&dts_path)
+        .status()?;
     if !st.success() {
         bail!("dtc could not build {}", dts_path.display());
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corruption_lands_in_the_named_node_of_a_packed_tree() {
+        let blob =
+            std::fs::read(crate::util::root().join("tests/fixtures/qemu-virt-gicv3-smp4.dtb"))
+                .unwrap();
+        let bad = corrupt(&blob, "bad-string-offset:pl061@9030000").unwrap();
+        assert!(bad.len() < blob.len(), "padding dropped");
+        assert_eq!(be32(&bad, 4).unwrap() as usize, bad.len());
+        let p = first_property_of(&bad, "pl061@9030000").unwrap();
+        assert_eq!(be32(&bad, p + 8).unwrap(), 0x00ff_fff0);
+        assert!(corrupt(&blob, "bad-string-offset:nonexistent").is_err());
+        assert!(corrupt(&blob, "mystery").is_err());
+    }
 }

@@ -27,8 +27,14 @@ pub fn image(name: &str) -> Result<PathBuf> {
     let mut c = tc.cargo();
     c.current_dir(&dir)
         .args(["build", "--release", "--target", image::TARGET])
-        .args(["-Zbuild-std=core", "-Zbuild-std-features=compiler-builtins-mem"])
-        .args(["--config", &format!("target.{}.linker=\"ld.lld\"", image::TARGET)])
+        .args([
+            "-Zbuild-std=core",
+            "-Zbuild-std-features=compiler-builtins-mem",
+        ])
+        .args([
+            "--config",
+            &format!("target.{}.linker=\"ld.lld\"", image::TARGET),
+        ])
         .env("CARGO_TARGET_DIR", &target_dir);
     if std::env::var_os("CI").is_some() {
         c.arg("--quiet");
@@ -44,5 +50,11 @@ pub fn image(name: &str) -> Result<PathBuf> {
 
 #[allow(dead_code)]
 pub fn exists(name: &str) -> bool {
-    Path::new(&util::root().join("tests/guests").join(name).join("Cargo.toml")).exists()
+    Path::new(
+        &util::root()
+            .join("tests/guests")
+            .join(name)
+            .join("Cargo.toml"),
+    )
+    .exists()
 }

@@ -49,6 +49,10 @@ pub struct Scenario {
     /// Lines that must appear, in this order (substring match).
     #[serde(default)]
     pub expect: Vec<String>,
+    /// Substrings that must appear somewhere, in any order (output of
+    /// domains running side by side interleaves).
+    #[serde(default)]
+    pub expect_anywhere: Vec<String>,
     /// Substrings that must not appear anywhere.
     #[serde(default)]
     pub forbid: Vec<String>,
@@ -188,7 +192,13 @@ pub fn run_one(name: &str) -> Result<()> {
             // Modules go high in RAM, clear of the image and of the DTB
             // QEMU places at 0x48000000.
             let addr = 0x5000_0000u64 + i as u64 * 0x0100_0000;
-            m.extra.extend(["-device".to_string(), format!("loader,file={},addr={addr:#x},force-raw=on", kernel.display())]);
+            m.extra.extend([
+                "-device".to_string(),
+                format!(
+                    "loader,file={},addr={addr:#x},force-raw=on",
+                    kernel.display()
+                ),
+            ]);
             nodes.push(dtb::DomainNode {
                 name: d.name.clone(),
                 memory_kib: d.memory_kib,
@@ -201,7 +211,8 @@ pub fn run_one(name: &str) -> Result<()> {
             });
         }
         let dtb_path = dtb::with_domains(&m, &logdir, name, &sc.xen_bootargs, &nodes)?;
-        m.extra.extend(["-dtb".to_string(), dtb_path.display().to_string()]);
+        m.extra
+            .extend(["-dtb".to_string(), dtb_path.display().to_string()]);
     }
     let boot = match sc.boot.as_str() {
         "kernel" => Boot::Kernel {
@@ -231,6 +242,11 @@ pub fn run_one(name: &str) -> Result<()> {
         match text[pos..].find(e.as_str()) {
             Some(i) => pos += i + e.len(),
             None => problems.push(format!("missing (in order): {e:?}")),
+        }
+    }
+    for e in &sc.expect_anywhere {
+        if !text.contains(e.as_str()) {
+            problems.push(format!("missing: {e:?}"));
         }
     }
     for f in &sc.forbid {

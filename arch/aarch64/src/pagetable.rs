@@ -65,7 +65,11 @@ pub fn map_from(
     blocks: bool,
 ) -> Result<(), MapError> {
     let mask = PAGE_SIZE - 1;
-    if va & mask != 0 || pa & mask != 0 || size & mask != 0 || va.checked_add(size).is_none_or(|e| e > 1 << bits) {
+    if va & mask != 0
+        || pa & mask != 0
+        || size & mask != 0
+        || va.checked_add(size).is_none_or(|e| e > 1 << bits)
+    {
         return Err(MapError::Misaligned { va, pa, size });
     }
     let mut off = 0;
@@ -131,7 +135,12 @@ pub fn lookup(mem: &mut impl TableMemory, root: u64, va: u64) -> Option<(u64, us
 }
 
 /// [`lookup`] for tables whose walk starts at `start_level`.
-pub fn lookup_from(mem: &mut impl TableMemory, root: u64, start_level: usize, va: u64) -> Option<(u64, usize)> {
+pub fn lookup_from(
+    mem: &mut impl TableMemory,
+    root: u64,
+    start_level: usize,
+    va: u64,
+) -> Option<(u64, usize)> {
     let mut table = root;
     for level in start_level..4 {
         let entry = mem.table(table)[index(va, level)];
@@ -148,7 +157,12 @@ pub fn lookup_from(mem: &mut impl TableMemory, root: u64, start_level: usize, va
 
 /// Calls `f` with every table page below `root` (not `root` itself),
 /// children before parents, so a caller can free them all.
-pub fn for_each_table(mem: &mut impl TableMemory, root: u64, start_level: usize, f: &mut impl FnMut(u64)) {
+pub fn for_each_table(
+    mem: &mut impl TableMemory,
+    root: u64,
+    start_level: usize,
+    f: &mut impl FnMut(u64),
+) {
     fn walk(mem: &mut impl TableMemory, table: u64, level: usize, f: &mut impl FnMut(u64)) {
         if level >= 3 {
             return;
@@ -271,11 +285,36 @@ mod tests {
     fn stage2_walk_starts_at_level_1_and_every_table_is_found_for_freeing() {
         let (mut m, root) = fake(16);
         // 39-bit IPA space: a 1 GiB block at 0x4000_0000 sits in the root (level 1).
-        map_from(&mut m, root, 1, 39, 0x4000_0000, 0x8000_0000, 0x4000_0000, ATTR_RW_NX, true).unwrap();
+        map_from(
+            &mut m,
+            root,
+            1,
+            39,
+            0x4000_0000,
+            0x8000_0000,
+            0x4000_0000,
+            ATTR_RW_NX,
+            true,
+        )
+        .unwrap();
         assert_eq!(lookup_from(&mut m, root, 1, 0x4000_1000).unwrap().1, 1);
-        map_from(&mut m, root, 1, 39, 0x2200_0000, 0x9000_0000, 0x1000, ATTR_RW_NX, true).unwrap();
+        map_from(
+            &mut m,
+            root,
+            1,
+            39,
+            0x2200_0000,
+            0x9000_0000,
+            0x1000,
+            ATTR_RW_NX,
+            true,
+        )
+        .unwrap();
         assert_eq!(lookup_from(&mut m, root, 1, 0x2200_0000).unwrap().1, 3);
-        assert!(map_from(&mut m, root, 1, 39, 1 << 39, 0, 0x1000, 0, false).is_err(), "beyond the IPA size");
+        assert!(
+            map_from(&mut m, root, 1, 39, 1 << 39, 0, 0x1000, 0, false).is_err(),
+            "beyond the IPA size"
+        );
         let mut tables = std::vec::Vec::new();
         for_each_table(&mut m, root, 1, &mut |t| tables.push(t));
         assert_eq!(tables.len(), 2, "one L2 and one L3 for the 4 KiB page");

@@ -74,7 +74,11 @@ pub trait Hal: Sync {
     /// Waits for an interrupt (idle).
     fn idle(&self);
     /// Builds and starts a boot-time domain; its id, or why it was refused.
-    fn build_domain(&self, fdt: &Fdt, spec: &crate::dom0less::DomainSpec) -> Result<u16, alloc::string::String>;
+    fn build_domain(
+        &self,
+        fdt: &Fdt,
+        spec: &crate::dom0less::DomainSpec,
+    ) -> Result<u16, alloc::string::String>;
     /// Enters this CPU's scheduling loop for good.
     fn run_cpu(&self) -> !;
     /// Powers the machine off; `ok` is false after a failure (test builds

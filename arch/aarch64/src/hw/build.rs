@@ -19,7 +19,10 @@ use crate::layout::{DIRECTMAP_BASE, DIRECTMAP_MAX_PA};
 
 /// Host RAM the boot modules live in, read through the direct map.
 fn host_bytes(addr: u64, size: u64) -> Result<&'static [u8], String> {
-    let end = addr.checked_add(size).filter(|&e| e <= DIRECTMAP_MAX_PA).ok_or("module outside the direct map")?;
+    let end = addr
+        .checked_add(size)
+        .filter(|&e| e <= DIRECTMAP_MAX_PA)
+        .ok_or("module outside the direct map")?;
     let _ = end;
     // SAFETY: the module lies in RAM that the memory layout reserved as a
     // boot module (never handed to the allocator) and that the direct map
@@ -34,7 +37,9 @@ fn copy_to_guest(p2m: &P2m, ipa: u64, data: &[u8]) -> Result<(), String> {
     let mut done = 0usize;
     while done < data.len() {
         let at = ipa + done as u64;
-        let pa = p2m.translate(at).ok_or_else(|| format!("guest address {at:#x} is not RAM"))?;
+        let pa = p2m
+            .translate(at)
+            .ok_or_else(|| format!("guest address {at:#x} is not RAM"))?;
         let in_page = (4096 - (at & 0xfff)) as usize;
         let n = in_page.min(data.len() - done);
         let va = (DIRECTMAP_BASE + pa) as usize;
@@ -52,10 +57,14 @@ fn copy_to_guest(p2m: &P2m, ipa: u64, data: &[u8]) -> Result<(), String> {
 pub fn build_domain(fdt: &Fdt, spec: &DomainSpec) -> Result<u16, String> {
     // Features that come with later work are refused, never ignored.
     if spec.enhanced != Enhanced::Disabled {
-        return Err(String::from("xen,enhanced needs the Xen guest ABI, which this image does not have yet"));
+        return Err(String::from(
+            "xen,enhanced needs the Xen guest ABI, which this image does not have yet",
+        ));
     }
     if spec.device_tree.is_some() {
-        return Err(String::from("a multiboot,device-tree module (passthrough) is not supported yet"));
+        return Err(String::from(
+            "a multiboot,device-tree module (passthrough) is not supported yet",
+        ));
     }
     if spec.ramdisk.is_some() && spec.kernel.size == 0 {
         return Err(String::from("empty kernel module"));
@@ -64,19 +73,32 @@ pub fn build_domain(fdt: &Fdt, spec: &DomainSpec) -> Result<u16, String> {
     let banks: Vec<(u64, u64)> = banks.as_slice().to_vec();
     let mut mpidrs = Vec::new();
     for i in 0..spec.vcpus {
-        mpidrs.push(layout::vcpu_affinity(i).ok_or_else(|| format!("{} vCPUs is more than Xen's guest layout allows", spec.vcpus))?);
+        mpidrs.push(layout::vcpu_affinity(i).ok_or_else(|| {
+            format!(
+                "{} vCPUs is more than Xen's guest layout allows",
+                spec.vcpus
+            )
+        })?);
     }
 
     let mut dom = Domain::new(&spec.name, spec.vcpus as usize).map_err(|e| format!("{e}"))?;
     if spec.vpl011 {
-        let kind = tessera_core::vdev::kind_for_property("vpl011")
-            .ok_or("vpl011 asked for, but this image has no vpl011 plugin (Kconfig VUART_VPL011)")?;
-        dom.devices.push(DeviceWindow { name: kind.name, base: kind.base, size: kind.size, device: (kind.create)(dom.id, &spec.name) });
+        let kind = tessera_core::vdev::kind_for_property("vpl011").ok_or(
+            "vpl011 asked for, but this image has no vpl011 plugin (Kconfig VUART_VPL011)",
+        )?;
+        dom.devices.push(DeviceWindow {
+            name: kind.name,
+            base: kind.base,
+            size: kind.size,
+            device: (kind.create)(dom.id, &spec.name),
+        });
     }
     let id = dom.id;
     // From here on a failure must give everything back.
     let result = (|| -> Result<(P2m, u64, u64), String> {
-        let runs = dom.allocate_ram(spec.memory_bytes()).map_err(|e| format!("{e}"))?;
+        let runs = dom
+            .allocate_ram(spec.memory_bytes())
+            .map_err(|e| format!("{e}"))?;
         let p2m = P2m::new((spec.p2m_pool_bytes / 4096) as usize).map_err(|e| format!("{e}"))?;
         // Fill the guest banks in order with the allocated runs.
         let mut runs = runs.into_iter();
@@ -88,7 +110,11 @@ pub fn build_domain(fdt: &Fdt, spec: &DomainSpec) -> Result<u16, String> {
                 let n = len.min(size - off);
                 p2m.map_ram(base + off, pa, n).map_err(|e| format!("{e}"))?;
                 off += n;
-                cur = if n == len { runs.next() } else { Some((pa + n, len - n)) };
+                cur = if n == len {
+                    runs.next()
+                } else {
+                    Some((pa + n, len - n))
+                };
             }
         }
         let kernel = host_bytes(spec.kernel.addr, spec.kernel.size)?;
@@ -107,7 +133,11 @@ pub fn build_domain(fdt: &Fdt, spec: &DomainSpec) -> Result<u16, String> {
             .and_then(|c| c.children().find(|n| n.name().starts_with("cpu@")))
             .map(|n| n.compatible().collect())
             .unwrap_or_default();
-        let cpu_compat: Vec<&str> = if cpu_compat.is_empty() { dtgen::DEFAULT_CPU_COMPATIBLE.to_vec() } else { cpu_compat };
+        let cpu_compat: Vec<&str> = if cpu_compat.is_empty() {
+            dtgen::DEFAULT_CPU_COMPATIBLE.to_vec()
+        } else {
+            cpu_compat
+        };
         let mut dt = dtgen::GuestDtSpec {
             vcpus: spec.vcpus,
             ram: &banks,
@@ -119,8 +149,9 @@ pub fn build_domain(fdt: &Fdt, spec: &DomainSpec) -> Result<u16, String> {
             timer_clock_frequency: None,
         };
         let probe = dtgen::build(&dt).map_err(|e| format!("device tree: {e}"))?;
-        let (dtb_addr, initrd_addr) = loader::place_blobs(&plan, &banks, probe.len() as u64, initrd_len)
-            .map_err(|e| format!("placing the device tree: {e}"))?;
+        let (dtb_addr, initrd_addr) =
+            loader::place_blobs(&plan, &banks, probe.len() as u64, initrd_len)
+                .map_err(|e| format!("placing the device tree: {e}"))?;
         if let (Some(addr), Some(r)) = (initrd_addr, spec.ramdisk.as_ref()) {
             dt.initrd = Some((addr, r.size));
             copy_to_guest(&p2m, addr, host_bytes(r.addr, r.size)?)?;
@@ -138,7 +169,9 @@ pub fn build_domain(fdt: &Fdt, spec: &DomainSpec) -> Result<u16, String> {
         }
     };
     let dom = dom.publish();
-    let units: Vec<UnitParams> = (0..spec.vcpus as u16).map(|v| UnitParams::new(id, v)).collect();
+    let units: Vec<UnitParams> = (0..spec.vcpus as u16)
+        .map(|v| UnitParams::new(id, v))
+        .collect();
     let core = sched::get().ok_or("the scheduler is not running")?;
     if let Err(e) = core.add_domain(0, id, &units) {
         let why = format!("{e}");

@@ -70,7 +70,8 @@ pub struct Guest {
 }
 
 static GUESTS: Mutex<Vec<Arc<Guest>>> = Mutex::new(Vec::new());
-static CURRENT: [Mutex<Option<(Arc<Guest>, Arc<Vcpu>)>>; NR_CPUS] = [const { Mutex::new(None) }; NR_CPUS];
+static CURRENT: [Mutex<Option<(Arc<Guest>, Arc<Vcpu>)>>; NR_CPUS] =
+    [const { Mutex::new(None) }; NR_CPUS];
 static STARTED: AtomicBool = AtomicBool::new(false);
 /// Domains whose vCPUs have all stopped, waiting for the scheduler to let
 /// go of them (a pCPU still counts its unit as current until it schedules).
@@ -80,7 +81,14 @@ static ENDED: AtomicUsize = AtomicUsize::new(0);
 impl Guest {
     /// A guest with `nr_vcpus` vCPUs; vCPU 0 starts at `entry` with x0 =
     /// `dtb`, the others are off until PSCI CPU_ON.
-    pub fn new(dom: Arc<Domain>, p2m: P2m, ram: Vec<(u64, u64)>, mpidrs: &[u64], entry: u64, dtb: u64) -> Guest {
+    pub fn new(
+        dom: Arc<Domain>,
+        p2m: P2m,
+        ram: Vec<(u64, u64)>,
+        mpidrs: &[u64],
+        entry: u64,
+        dtb: u64,
+    ) -> Guest {
         let cntvoff = timer::counter();
         let vttbr = p2m.vttbr();
         let vcpus = mpidrs
@@ -95,11 +103,25 @@ impl Guest {
                     power: AtomicU8::new(if i == 0 { ON } else { OFF }),
                     wait_until: AtomicU64::new(0),
                     faults: AtomicU32::new(0),
-                    ctx: UnsafeCell::new(VcpuContext::new(pc, x0, mpidr | (1 << 31), vttbr, cntvoff)),
+                    ctx: UnsafeCell::new(VcpuContext::new(
+                        pc,
+                        x0,
+                        mpidr | (1 << 31),
+                        vttbr,
+                        cntvoff,
+                    )),
                 })
             })
             .collect();
-        Guest { dom, p2m, vcpus, ram, cntvoff, loaded: Mutex::new((0, false)), power: Mutex::new(()) }
+        Guest {
+            dom,
+            p2m,
+            vcpus,
+            ram,
+            cntvoff,
+            loaded: Mutex::new((0, false)),
+            power: Mutex::new(()),
+        }
     }
 }
 
@@ -148,7 +170,10 @@ fn wake_expired() -> Option<u64> {
                 continue;
             }
             if t <= counter {
-                if v.wait_until.compare_exchange(t, 0, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                if v.wait_until
+                    .compare_exchange(t, 0, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
                     woken.push(v.unit);
                 }
             } else {
@@ -166,16 +191,15 @@ fn wake_expired() -> Option<u64> {
 pub fn run(cpu: usize) -> ! {
     loop {
         let next_deadline = wake_expired();
-        if STARTED.load(Ordering::Acquire) && GUESTS.lock().is_empty() {
-            last_domain_ended();
-        }
         let d = sched::schedule(cpu, now());
         if reap() {
             continue; // look again: that may have been the last domain
         }
         if let Some(unit) = d.next {
             if let Some((g, v)) = find(unit) {
-                if v.power.load(Ordering::Acquire) == ON && v.wait_until.load(Ordering::Acquire) == 0 {
+                if v.power.load(Ordering::Acquire) == ON
+                    && v.wait_until.load(Ordering::Acquire) == 0
+                {
                     let mut loaded = g.loaded.lock();
                     if !loaded.1 && g.dom.state() == tessera_core::domain::DomainState::Running {
                         loaded.0 += 1;
@@ -193,6 +217,14 @@ pub fn run(cpu: usize) -> ! {
                 }
             }
         }
+        // A domain waiting for another pCPU to let go of its units: look
+        // again soon rather than sleep.
+        let next_deadline = if PENDING_DESTROY.lock().is_empty() {
+            next_deadline
+        } else {
+            let soon = timer::counter() + timer::ns_to_ticks(100_000);
+            Some(next_deadline.map_or(soon, |t| t.min(soon)))
+        };
         match (next_deadline, d.slice_ns) {
             (Some(t), _) => timer::arm_at(t),
             (None, Some(slice)) => timer::arm_at(timer::counter() + timer::ns_to_ticks(slice)),
@@ -227,7 +259,12 @@ extern "C" fn tessera_guest_exit(ctx: *mut VcpuContext, kind: u64) -> ! {
             gicv3::handle_irq();
             Next::Resume
         }
-        4 => crash(&g, &v, c, "an exception from AArch32 EL0 (AArch32 is not supported)"),
+        4 => crash(
+            &g,
+            &v,
+            c,
+            "an exception from AArch32 EL0 (AArch32 is not supported)",
+        ),
         _ => crash(&g, &v, c, "an FIQ or SError from the guest"),
     };
     let running = g.dom.state() == tessera_core::domain::DomainState::Running;
@@ -348,7 +385,12 @@ fn handle_sync(g: &Arc<Guest>, v: &Arc<Vcpu>, c: &mut VcpuContext) -> Next {
     if faults == faults_before {
         v.faults.store(0, Ordering::Relaxed);
     } else if faults >= FAULT_STORM {
-        return crash(g, v, c, "a storm of faults it cannot handle (no exception vector?)");
+        return crash(
+            g,
+            v,
+            c,
+            "a storm of faults it cannot handle (no exception vector?)",
+        );
     }
     next
 }
@@ -386,7 +428,11 @@ fn smccc(g: &Arc<Guest>, v: &Arc<Vcpu>, c: &mut VcpuContext) -> Next {
     let fid = c.x[0] as u32;
     let _lock = g.power.lock();
     let power = Power {
-        list: g.vcpus.iter().map(|v| (v.mpidr, v.power.load(Ordering::Acquire) == ON)).collect(),
+        list: g
+            .vcpus
+            .iter()
+            .map(|v| (v.mpidr, v.power.load(Ordering::Acquire) == ON))
+            .collect(),
         _g: g,
     };
     match vpsci::call(fid, [c.x[1], c.x[2], c.x[3]], &power) {
@@ -394,12 +440,22 @@ fn smccc(g: &Arc<Guest>, v: &Arc<Vcpu>, c: &mut VcpuContext) -> Next {
             c.x[0] = r as u64;
             Next::Resume
         }
-        Outcome::StartVcpu { vcpu: n, entry, context } => {
+        Outcome::StartVcpu {
+            vcpu: n,
+            entry,
+            context,
+        } => {
             let target = &g.vcpus[n];
             // SAFETY: the target is off, so no pCPU has its context loaded,
             // and we hold the domain's power lock.
             unsafe {
-                *target.ctx.get() = VcpuContext::new(entry, context, target.mpidr | (1 << 31), g.p2m.vttbr(), g.cntvoff);
+                *target.ctx.get() = VcpuContext::new(
+                    entry,
+                    context,
+                    target.mpidr | (1 << 31),
+                    g.p2m.vttbr(),
+                    g.cntvoff,
+                );
             }
             target.power.store(ON, Ordering::Release);
             c.x[0] = vpsci::SUCCESS as u64;
@@ -409,7 +465,10 @@ fn smccc(g: &Arc<Guest>, v: &Arc<Vcpu>, c: &mut VcpuContext) -> Next {
         Outcome::VcpuOff => {
             v.power.store(OFF, Ordering::Release);
             let _ = sched::vcpu_block(v.unit, now());
-            if g.vcpus.iter().all(|v| v.power.load(Ordering::Acquire) == OFF) {
+            if g.vcpus
+                .iter()
+                .all(|v| v.power.load(Ordering::Acquire) == OFF)
+            {
                 // Every vCPU is off: nothing can ever run again.
                 end_domain(g, ShutdownReason::Poweroff, "all vCPUs are off");
             }
@@ -491,7 +550,9 @@ fn clean_guest_memory(g: &Guest) {
                 let va = crate::layout::DIRECTMAP_BASE + pa;
                 // SAFETY: cache maintenance by VA on the direct map of the
                 // guest's own RAM; no data changes.
-                unsafe { core::arch::asm!("dc civac, {}", in(reg) va, options(nostack, preserves_flags)) };
+                unsafe {
+                    core::arch::asm!("dc civac, {}", in(reg) va, options(nostack, preserves_flags))
+                };
             }
             off += 64;
         }
@@ -504,7 +565,11 @@ fn data_abort(g: &Arc<Guest>, v: &Vcpu, c: &mut VcpuContext, iss: u32, il32: boo
     let ipa = mmio::fault_ipa(mrs!("hpfar_el2"), far);
     if let (Some((win, offset)), Some(access)) = (g.dom.device_at(ipa), mmio::decode(iss)) {
         if access.write {
-            let val = if access.rt == 31 { 0 } else { access.store_value(c.x[access.rt as usize]) };
+            let val = if access.rt == 31 {
+                0
+            } else {
+                access.store_value(c.x[access.rt as usize])
+            };
             win.device.write(offset, access.size, val);
         } else {
             let raw = win.device.read(offset, access.size);
@@ -541,6 +606,8 @@ fn end_domain(g: &Arc<Guest>, why: ShutdownReason, detail: &str) {
         return;
     }
     tessera_core::info!("d{} ({}) {why}: {detail}", g.dom.id, g.dom.name);
+    // Console input goes elsewhere at once, not when the teardown is done.
+    tessera_core::console::unregister_input(g.dom.id);
     // Kick the pCPUs that run its other vCPUs.
     let mut cpus = CpuMask::empty();
     for cpu in 0..NR_CPUS {
@@ -597,21 +664,31 @@ fn reap() -> bool {
     any
 }
 
-/// Frees a domain nobody runs any more.
+/// Frees a domain nobody runs any more. The CPU that destroys the last one
+/// ends the run (after its pages are back, so the count is right).
 fn destroy(g: Arc<Guest>) {
-    GUESTS.lock().retain(|x| x.dom.id != g.dom.id);
     let id = g.dom.id;
     let name: String = g.dom.name.clone();
     let pages = g.dom.ram_pages();
     g.dom.release_memory();
     g.dom.finish();
+    let last = {
+        let mut guests = GUESTS.lock();
+        guests.retain(|x| x.dom.id != id);
+        guests.is_empty()
+    };
     // The last reference drops the stage 2 (TLB flush, tables freed).
     match Arc::try_unwrap(g) {
         Ok(guest) => drop(guest),
-        Err(_) => tessera_core::warn!("d{id}: still referenced at teardown; its stage 2 is freed later"),
+        Err(_) => {
+            tessera_core::warn!("d{id}: still referenced at teardown; its stage 2 is freed later")
+        }
     }
     ENDED.fetch_add(1, Ordering::Relaxed);
     tessera_core::info!("d{id} ({name}) destroyed: {pages} pages scrubbed and returned");
+    if last && STARTED.load(Ordering::Acquire) {
+        last_domain_ended();
+    }
 }
 
 fn last_domain_ended() {

@@ -158,7 +158,11 @@ impl Hal for Aarch64 {
         sysreg::wait_for_interrupt();
     }
 
-    fn build_domain(&self, fdt: &Fdt, spec: &tessera_core::dom0less::DomainSpec) -> Result<u16, alloc::string::String> {
+    fn build_domain(
+        &self,
+        fdt: &Fdt,
+        spec: &tessera_core::dom0less::DomainSpec,
+    ) -> Result<u16, alloc::string::String> {
         super::build::build_domain(fdt, spec)
     }
 

@@ -26,7 +26,9 @@ fn alloc_vmid() -> Option<u16> {
 pub enum P2mError {
     NoVmid,
     /// The domain's page-table pool (`xen,domain-p2m-mem-mb`) is used up.
-    PoolExhausted { limit_pages: usize },
+    PoolExhausted {
+        limit_pages: usize,
+    },
     Map(MapError),
 }
 
@@ -78,7 +80,11 @@ impl P2m {
     /// Empty tables with room for `limit_pages` table pages (root included).
     pub fn new(limit_pages: usize) -> Result<P2m, P2mError> {
         let vmid = alloc_vmid().ok_or(P2mError::NoVmid)?;
-        let mut pool = Pool { limit: limit_pages.max(1), tables: Vec::new(), exhausted: false };
+        let mut pool = Pool {
+            limit: limit_pages.max(1),
+            tables: Vec::new(),
+            exhausted: false,
+        };
         let root = match pool.alloc_table() {
             Some(r) => r,
             None => {
@@ -86,7 +92,11 @@ impl P2m {
                 return Err(P2mError::PoolExhausted { limit_pages });
             }
         };
-        Ok(P2m { vmid, root, pool: Mutex::new(pool) })
+        Ok(P2m {
+            vmid,
+            root,
+            pool: Mutex::new(pool),
+        })
     }
 
     /// VTTBR_EL2 for this domain.
@@ -103,7 +113,9 @@ impl P2m {
         super::sysreg::dsb_ishst();
         match r {
             Ok(()) => Ok(()),
-            Err(MapError::NoMemory) if pool.exhausted => Err(P2mError::PoolExhausted { limit_pages: pool.limit }),
+            Err(MapError::NoMemory) if pool.exhausted => Err(P2mError::PoolExhausted {
+                limit_pages: pool.limit,
+            }),
             Err(e) => Err(P2mError::Map(e)),
         }
     }

@@ -64,7 +64,10 @@ extern "C" {
 pub fn install(index: usize) {
     let p = &PERCPU[index];
     // SAFETY: only the symbol's address is taken.
-    p.stack_top.store(unsafe { &boot_stack_top as *const u8 as u64 }, Ordering::Relaxed);
+    p.stack_top.store(
+        unsafe { &boot_stack_top as *const u8 as u64 },
+        Ordering::Relaxed,
+    );
     p.mpidr
         .store(mrs!("mpidr_el1") & 0xff_00ff_ffff, Ordering::Relaxed);
     // Sound: the value is the address of a 'static PerCpu, as this_cpu needs.

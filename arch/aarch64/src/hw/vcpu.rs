@@ -106,8 +106,15 @@ impl VcpuContext {
             pc: entry,
             pstate: PSTATE_EL1H_MASKED,
             _pad: 0,
-            el1: El1State { sctlr: SCTLR_EL1_RESET, ..Default::default() },
-            fp: FpState { q: [0; 32], fpcr: 0, fpsr: 0 },
+            el1: El1State {
+                sctlr: SCTLR_EL1_RESET,
+                ..Default::default()
+            },
+            fp: FpState {
+                q: [0; 32],
+                fpcr: 0,
+                fpsr: 0,
+            },
             vmpidr,
             vttbr,
             cntvoff,

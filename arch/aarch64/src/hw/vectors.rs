@@ -164,7 +164,11 @@ el2_irq:
 "#
 );
 
-const KINDS: [&str; 3] = ["synchronous exception at EL2", "FIQ at EL2", "SError at EL2"];
+const KINDS: [&str; 3] = [
+    "synchronous exception at EL2",
+    "FIQ at EL2",
+    "SError at EL2",
+];
 
 struct Dump<'a>(&'a TrapFrame);
 

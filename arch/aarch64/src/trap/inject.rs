@@ -82,6 +82,9 @@ mod tests {
         let u = undefined(0x1000, MODE_EL0T, 0x4000_0800, true);
         assert_eq!(u.pc, 0x4000_0c00);
         assert_eq!(u.esr_el1 >> 26, EC_UNKNOWN);
-        assert_eq!(abort(0, MODE_EL0T, 0, true, true).esr_el1 >> 26, EC_IABT_LOWER);
+        assert_eq!(
+            abort(0, MODE_EL0T, 0, true, true).esr_el1 >> 26,
+            EC_IABT_LOWER
+        );
     }
 }

@@ -34,7 +34,11 @@ impl MmioAccess {
     /// The value to put in the register after a load of `raw`.
     pub fn load_value(&self, raw: u64) -> u64 {
         let bits = self.size as u32 * 8;
-        let mut v = if bits == 64 { raw } else { raw & ((1u64 << bits) - 1) };
+        let mut v = if bits == 64 {
+            raw
+        } else {
+            raw & ((1u64 << bits) - 1)
+        };
         if self.sign_extend && bits < 64 && v & (1 << (bits - 1)) != 0 {
             v |= !((1u64 << bits) - 1);
         }
@@ -67,7 +71,16 @@ mod tests {
     fn decodes_loads_and_stores() {
         // ldrb w2, [x0]: ISV, SAS=0, SRT=2, SF=0, WnR=0
         let ld = decode((1 << 24) | (2 << 16)).unwrap();
-        assert_eq!(ld, MmioAccess { size: 1, rt: 2, write: false, sign_extend: false, sf: false });
+        assert_eq!(
+            ld,
+            MmioAccess {
+                size: 1,
+                rt: 2,
+                write: false,
+                sign_extend: false,
+                sf: false
+            }
+        );
         assert_eq!(ld.load_value(0x1ff), 0xff);
         // ldrsh x5: SAS=1, SSE, SF
         let ldsh = decode((1 << 24) | (1 << 22) | (1 << 21) | (5 << 16) | (1 << 15)).unwrap();
@@ -78,6 +91,9 @@ mod tests {
         assert_eq!(st.store_value(0x1_2345_6789), 0x2345_6789);
         assert_eq!(decode(0x3f), None, "no ISV");
         // HPFAR_EL2 holds IPA[47:12] in bits 43:4.
-        assert_eq!(fault_ipa((0x2200_0018u64 >> 12) << 4, 0x2200_0018), 0x2200_0018);
+        assert_eq!(
+            fault_ipa((0x2200_0018u64 >> 12) << 4, 0x2200_0018),
+            0x2200_0018
+        );
     }
 }

@@ -53,7 +53,10 @@ pub fn classify(a: &Access) -> Action {
     match (a.op0, a.op1, a.crn, a.crm, a.op2) {
         (3, 0, 0, 1..=7, _) => {
             if a.read {
-                Action::IdRegister { crm: a.crm, op2: a.op2 }
+                Action::IdRegister {
+                    crm: a.crm,
+                    op2: a.op2,
+                }
             } else {
                 Action::Undefined
             }
@@ -149,16 +152,42 @@ mod tests {
     fn decodes_and_classifies() {
         // mrs x3, id_aa64pfr0_el1
         let a = Access::decode(iss(3, 0, 0, 4, 0, 3, true));
-        assert_eq!(a, Access { op0: 3, op1: 0, crn: 0, crm: 4, op2: 0, rt: 3, read: true });
+        assert_eq!(
+            a,
+            Access {
+                op0: 3,
+                op1: 0,
+                crn: 0,
+                crm: 4,
+                op2: 0,
+                rt: 3,
+                read: true
+            }
+        );
         assert_eq!(classify(&a), Action::IdRegister { crm: 4, op2: 0 });
         // msr id_aa64pfr0_el1 is undefined
-        assert_eq!(classify(&Access::decode(iss(3, 0, 0, 4, 0, 3, false))), Action::Undefined);
+        assert_eq!(
+            classify(&Access::decode(iss(3, 0, 0, 4, 0, 3, false))),
+            Action::Undefined
+        );
         // mrs x0, pmcr_el0 / msr mdscr_el1 / dc isw
-        assert_eq!(classify(&Access::decode(iss(3, 3, 9, 12, 0, 0, true))), Action::RazWi);
-        assert_eq!(classify(&Access::decode(iss(2, 0, 0, 2, 2, 0, false))), Action::RazWi);
-        assert_eq!(classify(&Access::decode(iss(1, 0, 7, 6, 2, 0, false))), Action::SetWay);
+        assert_eq!(
+            classify(&Access::decode(iss(3, 3, 9, 12, 0, 0, true))),
+            Action::RazWi
+        );
+        assert_eq!(
+            classify(&Access::decode(iss(2, 0, 0, 2, 2, 0, false))),
+            Action::RazWi
+        );
+        assert_eq!(
+            classify(&Access::decode(iss(1, 0, 7, 6, 2, 0, false))),
+            Action::SetWay
+        );
         // implementation defined s3_3_c15_c0_0
-        assert_eq!(classify(&Access::decode(iss(3, 3, 15, 0, 0, 0, false))), Action::Undefined);
+        assert_eq!(
+            classify(&Access::decode(iss(3, 3, 15, 0, 0, 0, false))),
+            Action::Undefined
+        );
     }
 
     #[test]
@@ -178,8 +207,16 @@ mod tests {
             assert_eq!((g >> lsb) & 0xf, 0);
         }
         assert_eq!(g & 0xf, 1, "DPB kept");
-        assert_eq!((sanitise_id(4, 1, 0x0000_0000_0100_0321) >> 8) & 0xf, 0, "MTE");
-        assert_eq!((sanitise_id(5, 0, 0x0000_0001_1030_5611) >> 8) & 0xf, 0, "PMUVer");
+        assert_eq!(
+            (sanitise_id(4, 1, 0x0000_0000_0100_0321) >> 8) & 0xf,
+            0,
+            "MTE"
+        );
+        assert_eq!(
+            (sanitise_id(5, 0, 0x0000_0001_1030_5611) >> 8) & 0xf,
+            0,
+            "PMUVer"
+        );
         assert_eq!(sanitise_id(0, 0, 42), 42, "others pass through");
     }
 }

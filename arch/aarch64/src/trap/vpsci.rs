@@ -49,7 +49,11 @@ pub enum Outcome {
     Return(i64),
     /// Start vCPU `vcpu` at `entry` with x0 = `context`, then return
     /// SUCCESS to the caller.
-    StartVcpu { vcpu: usize, entry: u64, context: u64 },
+    StartVcpu {
+        vcpu: usize,
+        entry: u64,
+        context: u64,
+    },
     /// The caller powers off (CPU_OFF).
     VcpuOff,
     /// The caller waits for an interrupt, then gets SUCCESS (CPU_SUSPEND
@@ -65,7 +69,13 @@ pub enum Outcome {
 pub fn call(fid: u32, args: [u64; 3], dom: &dyn GuestPower) -> Outcome {
     let smc64 = fid & 0x4000_0000 != 0;
     // SMC32 calls ignore the upper halves of their arguments.
-    let arg = |i: usize| if smc64 { args[i] } else { args[i] & 0xffff_ffff };
+    let arg = |i: usize| {
+        if smc64 {
+            args[i]
+        } else {
+            args[i] & 0xffff_ffff
+        }
+    };
     match fid {
         PSCI_VERSION => Outcome::Return(PSCI_VERSION_1_1),
         CPU_SUSPEND_32 | CPU_SUSPEND_64 => Outcome::Standby,
@@ -81,7 +91,11 @@ pub fn call(fid: u32, args: [u64; 3], dom: &dyn GuestPower) -> Outcome {
             if dom.vcpus().get(vcpu).is_some_and(|v| v.1) {
                 return Outcome::Return(ALREADY_ON);
             }
-            Outcome::StartVcpu { vcpu, entry, context }
+            Outcome::StartVcpu {
+                vcpu,
+                entry,
+                context,
+            }
         }
         AFFINITY_INFO_32 | AFFINITY_INFO_64 => {
             let (target, level) = (arg(0), arg(1));
@@ -104,14 +118,19 @@ pub fn call(fid: u32, args: [u64; 3], dom: &dyn GuestPower) -> Outcome {
                     }
                 }
             }
-            Outcome::Return(if found { AFFINITY_OFF } else { INVALID_PARAMETERS })
+            Outcome::Return(if found {
+                AFFINITY_OFF
+            } else {
+                INVALID_PARAMETERS
+            })
         }
         MIGRATE_INFO_TYPE => Outcome::Return(2), // no Trusted OS to migrate
         SYSTEM_OFF => Outcome::SystemOff,
         SYSTEM_RESET => Outcome::SystemReset,
         PSCI_FEATURES => Outcome::Return(match arg(0) as u32 {
-            PSCI_VERSION | CPU_SUSPEND_32 | CPU_SUSPEND_64 | CPU_OFF | CPU_ON_32 | CPU_ON_64 | AFFINITY_INFO_32
-            | AFFINITY_INFO_64 | MIGRATE_INFO_TYPE | SYSTEM_OFF | SYSTEM_RESET | PSCI_FEATURES | SMCCC_VERSION => SUCCESS,
+            PSCI_VERSION | CPU_SUSPEND_32 | CPU_SUSPEND_64 | CPU_OFF | CPU_ON_32 | CPU_ON_64
+            | AFFINITY_INFO_32 | AFFINITY_INFO_64 | MIGRATE_INFO_TYPE | SYSTEM_OFF
+            | SYSTEM_RESET | PSCI_FEATURES | SMCCC_VERSION => SUCCESS,
             _ => NOT_SUPPORTED,
         }),
         SMCCC_VERSION => Outcome::Return(SMCCC_VERSION_1_2),
@@ -143,22 +162,73 @@ mod tests {
     fn psci_answers_as_xen_does() {
         let d = Dom(std::vec![(0, true), (1, false)]);
         assert_eq!(call(PSCI_VERSION, [0; 3], &d), Outcome::Return(0x10001));
-        assert_eq!(call(CPU_ON_64, [1, 0x4008_0000, 7], &d), Outcome::StartVcpu { vcpu: 1, entry: 0x4008_0000, context: 7 });
-        assert_eq!(call(CPU_ON_64, [0, 0x4008_0000, 0], &d), Outcome::Return(ALREADY_ON));
-        assert_eq!(call(CPU_ON_64, [5, 0x4008_0000, 0], &d), Outcome::Return(INVALID_PARAMETERS));
-        assert_eq!(call(CPU_ON_64, [1, 0x4008_0001, 0], &d), Outcome::Return(INVALID_ADDRESS));
+        assert_eq!(
+            call(CPU_ON_64, [1, 0x4008_0000, 7], &d),
+            Outcome::StartVcpu {
+                vcpu: 1,
+                entry: 0x4008_0000,
+                context: 7
+            }
+        );
+        assert_eq!(
+            call(CPU_ON_64, [0, 0x4008_0000, 0], &d),
+            Outcome::Return(ALREADY_ON)
+        );
+        assert_eq!(
+            call(CPU_ON_64, [5, 0x4008_0000, 0], &d),
+            Outcome::Return(INVALID_PARAMETERS)
+        );
+        assert_eq!(
+            call(CPU_ON_64, [1, 0x4008_0001, 0], &d),
+            Outcome::Return(INVALID_ADDRESS)
+        );
         // CPU_ON (32-bit) drops the upper halves.
-        assert_eq!(call(CPU_ON_32, [1 | 1 << 40, 0x1_4008_0000, 0], &d), Outcome::StartVcpu { vcpu: 1, entry: 0x4008_0000, context: 0 });
-        assert_eq!(call(AFFINITY_INFO_64, [1, 0, 0], &d), Outcome::Return(AFFINITY_OFF));
-        assert_eq!(call(AFFINITY_INFO_64, [0, 0, 0], &d), Outcome::Return(AFFINITY_ON));
-        assert_eq!(call(AFFINITY_INFO_64, [1, 1, 0], &d), Outcome::Return(AFFINITY_ON), "level 1 covers vCPU0");
-        assert_eq!(call(AFFINITY_INFO_64, [9, 4, 0], &d), Outcome::Return(INVALID_PARAMETERS));
-        assert_eq!(call(PSCI_FEATURES, [CPU_ON_64 as u64, 0, 0], &d), Outcome::Return(SUCCESS));
-        assert_eq!(call(PSCI_FEATURES, [0x8400_0010, 0, 0], &d), Outcome::Return(NOT_SUPPORTED));
+        assert_eq!(
+            call(CPU_ON_32, [1 | 1 << 40, 0x1_4008_0000, 0], &d),
+            Outcome::StartVcpu {
+                vcpu: 1,
+                entry: 0x4008_0000,
+                context: 0
+            }
+        );
+        assert_eq!(
+            call(AFFINITY_INFO_64, [1, 0, 0], &d),
+            Outcome::Return(AFFINITY_OFF)
+        );
+        assert_eq!(
+            call(AFFINITY_INFO_64, [0, 0, 0], &d),
+            Outcome::Return(AFFINITY_ON)
+        );
+        assert_eq!(
+            call(AFFINITY_INFO_64, [1, 1, 0], &d),
+            Outcome::Return(AFFINITY_ON),
+            "level 1 covers vCPU0"
+        );
+        assert_eq!(
+            call(AFFINITY_INFO_64, [9, 4, 0], &d),
+            Outcome::Return(INVALID_PARAMETERS)
+        );
+        assert_eq!(
+            call(PSCI_FEATURES, [CPU_ON_64 as u64, 0, 0], &d),
+            Outcome::Return(SUCCESS)
+        );
+        assert_eq!(
+            call(PSCI_FEATURES, [0x8400_0010, 0, 0], &d),
+            Outcome::Return(NOT_SUPPORTED)
+        );
         // SMCCC 1.1+ is discovered through PSCI_FEATURES(SMCCC_VERSION).
-        assert_eq!(call(PSCI_FEATURES, [SMCCC_VERSION as u64, 0, 0], &d), Outcome::Return(SUCCESS));
-        assert_eq!(call(SMCCC_ARCH_FEATURES, [0x8000_8000, 0, 0], &d), Outcome::Return(NOT_SUPPORTED));
-        assert_eq!(call(0x8200_ff00, [0; 3], &d), Outcome::Return(NOT_SUPPORTED));
+        assert_eq!(
+            call(PSCI_FEATURES, [SMCCC_VERSION as u64, 0, 0], &d),
+            Outcome::Return(SUCCESS)
+        );
+        assert_eq!(
+            call(SMCCC_ARCH_FEATURES, [0x8000_8000, 0, 0], &d),
+            Outcome::Return(NOT_SUPPORTED)
+        );
+        assert_eq!(
+            call(0x8200_ff00, [0; 3], &d),
+            Outcome::Return(NOT_SUPPORTED)
+        );
         assert_eq!(call(SYSTEM_OFF, [0; 3], &d), Outcome::SystemOff);
         assert_eq!(call(CPU_OFF, [0; 3], &d), Outcome::VcpuOff);
     }

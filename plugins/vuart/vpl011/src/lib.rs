@@ -67,13 +67,21 @@ impl Vpl011 {
     pub fn new(domid: u16) -> Self {
         Vpl011 {
             prefix: format!("(d{domid}) "),
-            state: Mutex::new(State { line: Vec::new(), rx: VecDeque::new(), imsc: 0, ris: regs::INT_TX }),
+            state: Mutex::new(State {
+                line: Vec::new(),
+                rx: VecDeque::new(),
+                imsc: 0,
+                ris: regs::INT_TX,
+            }),
         }
     }
 
     fn emit(&self, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
-        console::print_guest(&self.prefix, format_args!("{}\n", text.trim_end_matches(['\r', '\n'])));
+        console::print_guest(
+            &self.prefix,
+            format_args!("{}\n", text.trim_end_matches(['\r', '\n'])),
+        );
     }
 
     fn tx(&self, byte: u8) {
@@ -192,7 +200,13 @@ fn create(domid: u16, _name: &str) -> Box<dyn MmioDevice> {
 }
 
 #[distributed_slice(VIRT_DEVICES)]
-static VPL011: VirtDeviceKind = VirtDeviceKind { name: "vpl011", dt_property: "vpl011", base: BASE, size: SIZE, create };
+static VPL011: VirtDeviceKind = VirtDeviceKind {
+    name: "vpl011",
+    dt_property: "vpl011",
+    base: BASE,
+    size: SIZE,
+    create,
+};
 
 #[distributed_slice(PLUGINS)]
 static PLUGIN: Plugin = Plugin {
@@ -212,10 +226,17 @@ mod tests {
     fn registers_behave_like_an_sbsa_uart() {
         let u = Arc::new(Vpl011::new(3));
         let input = Input(u.clone());
-        assert_eq!(u.read(regs::FR, 4) & (regs::FR_RXFE | regs::FR_TXFE), regs::FR_RXFE | regs::FR_TXFE);
+        assert_eq!(
+            u.read(regs::FR, 4) & (regs::FR_RXFE | regs::FR_TXFE),
+            regs::FR_RXFE | regs::FR_TXFE
+        );
         for b in 0..40u8 {
             let took = input.push(b);
-            assert_eq!(took, (b as usize) < RX_FIFO, "the FIFO holds {RX_FIFO} bytes");
+            assert_eq!(
+                took,
+                (b as usize) < RX_FIFO,
+                "the FIFO holds {RX_FIFO} bytes"
+            );
         }
         assert_ne!(u.read(regs::FR, 4) & regs::FR_RXFF, 0);
         assert_ne!(u.read(regs::RIS, 4) & regs::INT_RX, 0);
@@ -225,7 +246,11 @@ mod tests {
             assert_eq!(u.read(regs::DR, 4), b);
         }
         assert_ne!(u.read(regs::FR, 4) & regs::FR_RXFE, 0);
-        assert_eq!(u.read(regs::RIS, 4) & regs::INT_RX, 0, "RX interrupt drops with the FIFO");
+        assert_eq!(
+            u.read(regs::RIS, 4) & regs::INT_RX,
+            0,
+            "RX interrupt drops with the FIFO"
+        );
         assert_eq!(u.read(0xfe0, 4), 0, "identification registers read as zero");
     }
 
