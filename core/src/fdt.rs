@@ -134,6 +134,12 @@ pub struct Fdt<'a> {
     rsvmap_off: usize,
 }
 
+impl fmt::Debug for Fdt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fdt({} bytes)", self.blob.len())
+    }
+}
+
 impl<'a> Fdt<'a> {
     /// Checks the header and the whole structure block.
     pub fn new(blob: &'a [u8]) -> Result<Self, FdtError> {

@@ -113,6 +113,23 @@ pub struct DomainNode {
     pub bootargs: String,
     /// Raw device-tree source lines added to the domain node.
     pub extra: Vec<String>,
+    /// A partial device tree (`multiboot,device-tree`) and where it is loaded.
+    pub partial: Option<(std::path::PathBuf, u64)>,
+}
+
+/// Compiles device-tree source with dtc.
+pub fn compile(dts: &str, out: &Path) -> Result<()> {
+    let src = out.with_extension("dts");
+    std::fs::write(&src, dts)?;
+    let st = Command::new("dtc")
+        .args(["-q", "-I", "dts", "-O", "dtb", "-o"])
+        .arg(out)
+        .arg(&src)
+        .status()?;
+    if !st.success() {
+        bail!("dtc could not compile {}", src.display());
+    }
+    Ok(())
 }
 
 fn dts_string(s: &str) -> String {
@@ -179,7 +196,24 @@ pub fn with_domains(
         if !d.bootargs.is_empty() {
             let _ = writeln!(src, "\t\t\t\tbootargs = {};", dts_string(&d.bootargs));
         }
-        src += "\t\t\t};\n\t\t};\n";
+        src += "\t\t\t};\n";
+        if let Some((path, addr)) = &d.partial {
+            let size = std::fs::metadata(path)?.len();
+            let _ = writeln!(src, "\t\t\tmodule@{addr:x} {{");
+            let _ = writeln!(
+                src,
+                "\t\t\t\tcompatible = \"multiboot,device-tree\", \"multiboot,module\";"
+            );
+            let _ = writeln!(
+                src,
+                "\t\t\t\treg = <{:#x} {:#x} 0x0 {:#x}>;",
+                addr >> 32,
+                addr & 0xffff_ffff,
+                size
+            );
+            src += "\t\t\t};\n";
+        }
+        src += "\t\t};\n";
     }
     src += "\t};\n};\n";
     let dts_path = dir.join(format!("{name}.dts"));

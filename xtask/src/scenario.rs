@@ -88,6 +88,10 @@ pub struct DomainCfg {
     /// Raw device-tree lines for the domain node (hostile-input tests).
     #[serde(default)]
     pub extra: Vec<String>,
+    /// Source of a partial device tree given as the domain's
+    /// `multiboot,device-tree` module.
+    #[serde(default)]
+    pub partial_dts: Option<String>,
 }
 
 fn one() -> u32 {
@@ -199,6 +203,22 @@ pub fn run_one(name: &str) -> Result<()> {
                     kernel.display()
                 ),
             ]);
+            let partial = match &d.partial_dts {
+                Some(src) => {
+                    let path = logdir.join(format!("{name}.{}.partial.dtb", d.name));
+                    dtb::compile(src, &path)?;
+                    let paddr = addr + 0x0080_0000;
+                    m.extra.extend([
+                        "-device".to_string(),
+                        format!(
+                            "loader,file={},addr={paddr:#x},force-raw=on",
+                            path.display()
+                        ),
+                    ]);
+                    Some((path, paddr))
+                }
+                None => None,
+            };
             nodes.push(dtb::DomainNode {
                 name: d.name.clone(),
                 memory_kib: d.memory_kib,
@@ -208,6 +228,7 @@ pub fn run_one(name: &str) -> Result<()> {
                 kernel_addr: addr,
                 bootargs: d.bootargs.clone(),
                 extra: d.extra.clone(),
+                partial,
             });
         }
         let dtb_path = dtb::with_domains(&m, &logdir, name, &sc.xen_bootargs, &nodes)?;

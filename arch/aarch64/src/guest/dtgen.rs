@@ -23,9 +23,11 @@
 //! `reserved-memory` (static shared memory) and passthrough fragments.
 
 use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use tessera_core::fdt::Fdt;
 use tessera_core::fdt_write::{FdtWriteError, FdtWriter};
 
 use super::layout::{
@@ -81,6 +83,80 @@ pub struct GuestDtSpec<'a> {
     pub cpu_clock_frequency: Option<u32>,
     /// The host timer node's `clock-frequency`, copied when present.
     pub timer_clock_frequency: Option<u32>,
+    /// The domain's partial device tree (`multiboot,device-tree`), already
+    /// accepted by [`check_partial`]: its `/aliases` and `/passthrough`
+    /// nodes are copied in, as Xen does.
+    pub partial: Option<Fdt<'a>>,
+}
+
+/// Why a partial device tree is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartialError {
+    /// A property that asks for device assignment, which needs an IOMMU
+    /// plugin this image does not have.
+    NeedsAssignment {
+        node: String,
+        property: &'static str,
+    },
+    /// `/gic` gives a phandle other than the one the guest GIC has.
+    GicPhandle { phandle: u32 },
+}
+
+impl fmt::Display for PartialError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PartialError::NeedsAssignment { node, property } => write!(
+                f,
+                "partial device tree: {node} has {property}, which needs device assignment (no IOMMU in this image)"
+            ),
+            PartialError::GicPhandle { phandle } => write!(
+                f,
+                "partial device tree: /gic phandle {phandle:#x} differs from the guest GIC's {GUEST_PHANDLE_GIC:#x}"
+            ),
+        }
+    }
+}
+
+/// Accepts a partial device tree whose `/passthrough` nodes need no device
+/// assignment (no `xen,reg`, `xen,path`, `xen,force-assign-without-iommu`).
+pub fn check_partial(partial: &Fdt) -> Result<(), PartialError> {
+    for child in partial.root().children() {
+        match child.name() {
+            "gic" => {
+                if let Some(ph) = child.property("phandle").and_then(|p| p.as_u32()) {
+                    if ph != GUEST_PHANDLE_GIC {
+                        return Err(PartialError::GicPhandle { phandle: ph });
+                    }
+                }
+            }
+            "passthrough" => {
+                for n in child.descendants() {
+                    for property in ["xen,reg", "xen,path", "xen,force-assign-without-iommu"] {
+                        if n.property(property).is_some() {
+                            return Err(PartialError::NeedsAssignment {
+                                node: format!("/passthrough/{}", n.name()),
+                                property,
+                            });
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Copies `node` and everything below it.
+fn copy_subtree(w: &mut FdtWriter, node: &tessera_core::fdt::Node) {
+    w.begin_node(node.name());
+    for p in node.properties() {
+        w.prop(p.name, p.value);
+    }
+    for c in node.children() {
+        copy_subtree(w, &c);
+    }
+    w.end_node();
 }
 
 /// Why a guest tree cannot be built.
@@ -301,6 +377,16 @@ pub fn build(spec: &GuestDtSpec) -> Result<Vec<u8>, DtGenError> {
             .end_node();
     }
 
+    // The partial device tree's /aliases and /passthrough (Xen's
+    // domain_handle_dtb_bootmodule copies exactly these).
+    if let Some(partial) = spec.partial {
+        for name in ["aliases", "passthrough"] {
+            if let Some(n) = partial.root().children().find(|c| c.name() == name) {
+                copy_subtree(&mut w, &n);
+            }
+        }
+    }
+
     w.end_node();
     let blob = w.finish()?;
     if blob.len() > MAX_GUEST_DTB_SIZE {
@@ -328,6 +414,7 @@ mod tests {
             cpu_compatible: DEFAULT_CPU_COMPATIBLE,
             cpu_clock_frequency: None,
             timer_clock_frequency: None,
+            partial: None,
         }
     }
 
@@ -627,5 +714,61 @@ mod tests {
             }),
             Err(DtGenError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn partial_trees_without_assignment_are_copied_and_assignment_is_refused() {
+        let mut pw = FdtWriter::new();
+        pw.begin_node("");
+        pw.begin_node("aliases")
+            .prop_str("clk", "/passthrough/clk")
+            .end_node();
+        pw.begin_node("passthrough")
+            .prop_u32("#address-cells", 2)
+            .prop_u32("#size-cells", 2)
+            .prop_empty("ranges");
+        pw.begin_node("clk")
+            .prop_str("compatible", "fixed-clock")
+            .prop_u32("clock-frequency", 24_000_000)
+            .end_node();
+        pw.end_node();
+        pw.begin_node("ignored").end_node();
+        pw.end_node();
+        let blob = pw.finish().unwrap();
+        let partial = Fdt::new(&blob).unwrap();
+        check_partial(&partial).unwrap();
+        let ram = [(GUEST_RAM0_BASE, 0x400_0000)];
+        let mut s = spec(&ram);
+        s.partial = Some(partial);
+        let dtb = build(&s).unwrap();
+        let fdt = Fdt::new(&dtb).unwrap();
+        let clk = fdt.find_node("/passthrough/clk").unwrap();
+        assert_eq!(
+            clk.property("clock-frequency").unwrap().as_u32(),
+            Some(24_000_000)
+        );
+        assert!(fdt.find_node("/aliases").is_some());
+        assert!(
+            fdt.find_node("/ignored").is_none(),
+            "only /aliases and /passthrough are copied"
+        );
+
+        let mut pw = FdtWriter::new();
+        pw.begin_node("");
+        pw.begin_node("passthrough");
+        pw.begin_node("uart@9000000")
+            .prop_cells("xen,reg", &[0, 0x900_0000, 0, 0x1000, 0, 0x900_0000])
+            .end_node();
+        pw.end_node();
+        pw.end_node();
+        let blob = pw.finish().unwrap();
+        let err = check_partial(&Fdt::new(&blob).unwrap()).unwrap_err();
+        assert_eq!(
+            err,
+            PartialError::NeedsAssignment {
+                node: "/passthrough/uart@9000000".into(),
+                property: "xen,reg"
+            }
+        );
     }
 }

@@ -61,11 +61,16 @@ pub fn build_domain(fdt: &Fdt, spec: &DomainSpec) -> Result<u16, String> {
             "xen,enhanced needs the Xen guest ABI, which this image does not have yet",
         ));
     }
-    if spec.device_tree.is_some() {
-        return Err(String::from(
-            "a multiboot,device-tree module (passthrough) is not supported yet",
-        ));
-    }
+    let partial = match &spec.device_tree {
+        Some(m) => {
+            let bytes = host_bytes(m.addr, m.size)?;
+            let fdt =
+                Fdt::new(bytes).map_err(|e| format!("partial device tree {}: {e}", m.node))?;
+            dtgen::check_partial(&fdt).map_err(|e| format!("{e}"))?;
+            Some(fdt)
+        }
+        None => None,
+    };
     if spec.ramdisk.is_some() && spec.kernel.size == 0 {
         return Err(String::from("empty kernel module"));
     }
@@ -147,6 +152,7 @@ pub fn build_domain(fdt: &Fdt, spec: &DomainSpec) -> Result<u16, String> {
             cpu_compatible: &cpu_compat,
             cpu_clock_frequency: None,
             timer_clock_frequency: None,
+            partial,
         };
         let probe = dtgen::build(&dt).map_err(|e| format!("device tree: {e}"))?;
         let (dtb_addr, initrd_addr) =
