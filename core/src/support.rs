@@ -11,8 +11,8 @@ static CORE_ROWS: &[SupportRow] = &[
         feature: "ARM v8",
         qualifier: Some("Xen in AArch64 mode"),
         status: Status::Experimental,
-        tests: &["scenario:boot-banner", "scenario:boot-cpu-max", "scenario:boot-uboot"],
-        note: "Tessera boots at EL2 (non-VHE) on QEMU virt, brings every CPU online and powers off; it runs no guests yet.",
+        tests: &["scenario:boot-banner", "scenario:boot-cpu-max", "scenario:boot-uboot", "scenario:guest-one"],
+        note: "Tessera boots at EL2 (non-VHE) on QEMU virt, brings every CPU online, runs dom0less test-guest domains and powers off when they end; no guest interrupts (vGIC) yet.",
     },
     SupportRow {
         section: "Host hardware support",

@@ -13,6 +13,7 @@ pub mod esr;
 pub mod guest;
 pub mod layout;
 pub mod pagetable;
+mod support;
 pub mod trap;
 
 #[cfg(target_arch = "aarch64")]

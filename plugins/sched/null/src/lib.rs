@@ -239,9 +239,11 @@ static PLUGIN: Plugin = Plugin {
             "unit:tessera-sched-null::tests::a_woken_unit_runs_at_its_pcpus_next_decision",
             "unit:tessera-sched-null::tests::an_overcommitted_domain_is_refused",
             "unit:tessera-sched-null::tests::affinity_decides_the_pcpu",
+            "scenario:guest-two",
+            "scenario:guest-overcommit",
         ],
         note: "Placement at domain creation within hard affinity (soft preferred), no migration, \
-               no timer; tested in the host simulator. More vCPUs than free pCPUs is refused \
+               no timer; tested in the host simulator and on QEMU. More vCPUs than free pCPUs is refused \
                (Xen keeps a waitqueue); pCPUs owning a unit cannot leave the pool.",
     }],
     init: None,

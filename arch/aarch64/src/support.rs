@@ -1,0 +1,51 @@
+//! The rows of the support matrix the aarch64 guest code answers for.
+
+use linkme::distributed_slice;
+use tessera_core::registry::{Status, SupportRow, CORE_SUPPORT};
+
+#[distributed_slice(CORE_SUPPORT)]
+static ARCH_ROWS: &[SupportRow] = &[
+    SupportRow {
+        section: "Guest Type",
+        feature: "ARM",
+        qualifier: None,
+        status: Status::Experimental,
+        tests: &[
+            "scenario:guest-one",
+            "scenario:guest-two",
+            "scenario:guest-attack",
+            "scenario:guest-crash",
+            "scenario:guest-cpu-max",
+        ],
+        note: "AArch64 guests at EL1 with their own stage 2, PSCI 1.1, sanitised ID registers and trapped debug/PMU/set-way; no vGIC yet, so no guest interrupts and no Linux.",
+    },
+    SupportRow {
+        section: "Dom0less",
+        feature: "",
+        qualifier: Some("ARM"),
+        status: Status::Experimental,
+        tests: &[
+            "scenario:guest-one",
+            "scenario:guest-refused",
+            "scenario:guest-partial-dt",
+            "unit:tessera-core::dom0less::tests::unbuilt_features_are_refused",
+        ],
+        note: "memory, cpus, vpl011, kernel/ramdisk/partial device tree modules and the p2m pool size; every property of a feature not built yet (static memory, direct-map, cpupools, grants, event channels, xen,enhanced...) is refused by name.",
+    },
+    SupportRow {
+        section: "Virtual Hardware, Hypervisor",
+        feature: "ARM: Guest Device Tree support",
+        qualifier: None,
+        status: Status::Experimental,
+        tests: &["scenario:guest-one", "unit:tessera-arch-aarch64::guest::dtgen::tests::every_node_as_xen_builds_it"],
+        note: "Each domain gets the tree Xen's dom0less builder makes (memory, cpus, psci, GICv3, timer, sbsa-uart), plus its partial tree's /aliases and /passthrough.",
+    },
+    SupportRow {
+        section: "Scalability",
+        feature: "Super page support",
+        qualifier: Some("ARM"),
+        status: Status::Experimental,
+        tests: &["unit:tessera-arch-aarch64::pagetable::tests::stage2_walk_starts_at_level_1_and_every_table_is_found_for_freeing"],
+        note: "Stage 2 maps guest RAM with 1 GiB and 2 MiB blocks where the allocation is aligned.",
+    },
+];
