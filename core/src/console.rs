@@ -129,6 +129,8 @@ enum Output {
     None,
     Early(EarlyUart),
     Uart(&'static dyn Uart),
+    /// Test builds without any UART: the emulator's debug console.
+    Fallback(fn(&[u8])),
 }
 
 struct Console {
@@ -161,6 +163,7 @@ impl Console {
                 }
             }
             Output::Uart(u) => u.write(bytes),
+            Output::Fallback(f) => f(bytes),
         }
     }
 }
@@ -304,11 +307,25 @@ fn replay(con: &mut Console) {
             }
         }
         Output::Uart(u) => u.write(chunk),
+        Output::Fallback(f) => f(chunk),
     };
     if ring.dropped() > 0 {
         out(b"(HV) [console ring wrapped; earliest messages lost]\n");
     }
     ring.for_each_chunk(out);
+}
+
+/// When nothing prints yet, prints (and replays the ring) through `f`: test
+/// builds with no UART at all use the emulator's debug console so their
+/// scenarios can still read the output. Returns whether it took over.
+pub fn start_fallback(f: fn(&[u8])) -> bool {
+    let mut con = CONSOLE.lock();
+    if !matches!(con.output, Output::None) {
+        return false;
+    }
+    con.output = Output::Fallback(f);
+    replay(&mut con);
+    true
 }
 
 /// Stops printing (`console=none`): messages stay in the ring.

@@ -81,6 +81,10 @@ pub trait Hal: Sync {
     ) -> Result<u16, alloc::string::String>;
     /// Enters this CPU's scheduling loop for good.
     fn run_cpu(&self) -> !;
+    /// Test builds: output through the emulator when there is no UART.
+    fn debug_console(&self) -> Option<fn(&[u8])> {
+        None
+    }
     /// Powers the machine off; `ok` is false after a failure (test builds
     /// then end QEMU with a non-zero status).
     fn power_off(&self, ok: bool) -> !;

@@ -170,6 +170,10 @@ impl Hal for Aarch64 {
         super::guest::run(percpu::this_cpu_index())
     }
 
+    fn debug_console(&self) -> Option<fn(&[u8])> {
+        config::TESTING.then_some(semihosting::write as fn(&[u8]))
+    }
+
     fn power_off(&self, ok: bool) -> ! {
         if !ok {
             fail_stop();

@@ -15,3 +15,16 @@ pub fn exit(status: u32) -> ! {
         unsafe { core::arch::asm!("wfe", options(nomem, nostack)) };
     }
 }
+
+/// Writes bytes to the emulator's console (SYS_WRITEC, one byte at a time).
+pub fn write(bytes: &[u8]) {
+    if !tessera_core::config::TESTING {
+        return;
+    }
+    for b in bytes {
+        // SAFETY: SYS_WRITEC (0x03) reads one byte at x1; test builds only.
+        unsafe {
+            core::arch::asm!("hlt #0xf000", inout("x0") 0x03u64 => _, in("x1") b as *const u8, options(nostack));
+        }
+    }
+}

@@ -177,6 +177,10 @@ extern "C" fn testguest_main(dtb: u64, base: u64) -> ! {
         b"normal" => checks::run(&env),
         b"attack" => attack::run(&env),
         b"crash" => attack::crash(&env),
+        b"reset" => {
+            say!("resetting now");
+            psci::system_reset_now()
+        }
         m => fail!("mode", "unknown mode \"{}\"", out::BStr(m)),
     }
     let stray = exc::STRAY.load(core::sync::atomic::Ordering::Relaxed);

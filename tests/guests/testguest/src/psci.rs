@@ -9,6 +9,7 @@ pub const CPU_ON: u64 = 0xc400_0003;
 pub const AFFINITY_INFO: u64 = 0xc400_0004;
 pub const MIGRATE_INFO_TYPE: u64 = 0x8400_0006;
 pub const SYSTEM_OFF: u64 = 0x8400_0008;
+pub const SYSTEM_RESET: u64 = 0x8400_0009;
 pub const PSCI_FEATURES: u64 = 0x8400_000a;
 pub const SMCCC_VERSION: u64 = 0x8000_0000;
 pub const SMCCC_ARCH_FEATURES: u64 = 0x8000_0001;
@@ -59,6 +60,19 @@ pub fn call(c: Conduit, fid: u64, a1: u64, a2: u64, a3: u64) -> Result<u64, Faul
 
 pub fn hvc(fid: u64, a1: u64, a2: u64, a3: u64) -> Result<u64, Fault> {
     call(Conduit::Hvc, fid, a1, a2, a3)
+}
+
+/// PSCI SYSTEM_RESET over HVC (mode=reset). A dom0less domain is not
+/// restarted, so for the hypervisor this ends the domain.
+pub fn system_reset_now() -> ! {
+    // SAFETY: as for SYSTEM_OFF below: does not return on success.
+    unsafe {
+        core::arch::asm!("hvc #0", inout("x0") SYSTEM_RESET => _,
+            out("x1") _, out("x2") _, out("x3") _, options(nostack));
+    }
+    loop {
+        crate::arch::wfi();
+    }
 }
 
 /// PSCI SYSTEM_OFF over HVC, without the probe machinery (usable from the
