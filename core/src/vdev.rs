@@ -19,6 +19,20 @@ pub trait MmioDevice: Send + Sync {
     fn flush(&self) {}
 }
 
+/// A device's interrupt output, wired to the domain's virtual interrupt
+/// controller.
+pub trait IrqLine: Send + Sync {
+    /// Drives the line (level-sensitive).
+    fn set(&self, level: bool);
+}
+
+/// A line going nowhere (devices built without an interrupt controller).
+pub struct NoIrq;
+
+impl IrqLine for NoIrq {
+    fn set(&self, _level: bool) {}
+}
+
 /// A kind of emulated device.
 pub struct VirtDeviceKind {
     /// Short name ("vpl011").
@@ -28,8 +42,11 @@ pub struct VirtDeviceKind {
     /// Guest-physical window.
     pub base: u64,
     pub size: u64,
+    /// Its interrupt (a GIC INTID), wired to the line given to `create`.
+    pub intid: u32,
     /// A new instance for domain `domid` called `name`.
-    pub create: fn(domid: u16, name: &str) -> Box<dyn MmioDevice>,
+    pub create:
+        fn(domid: u16, name: &str, irq: alloc::sync::Arc<dyn IrqLine>) -> Box<dyn MmioDevice>,
 }
 
 /// Every emulated device kind in this image.

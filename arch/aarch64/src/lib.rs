@@ -15,6 +15,7 @@ pub mod layout;
 pub mod pagetable;
 mod support;
 pub mod trap;
+pub mod vgic;
 
 #[cfg(target_arch = "aarch64")]
 mod hw;

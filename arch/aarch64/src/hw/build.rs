@@ -91,11 +91,15 @@ pub fn build_domain(fdt: &Fdt, spec: &DomainSpec) -> Result<u16, String> {
         let kind = tessera_core::vdev::kind_for_property("vpl011").ok_or(
             "vpl011 asked for, but this image has no vpl011 plugin (Kconfig VUART_VPL011)",
         )?;
+        let irq = alloc::sync::Arc::new(super::guest::GuestIrq {
+            domid: dom.id,
+            intid: kind.intid,
+        });
         dom.devices.push(DeviceWindow {
             name: kind.name,
             base: kind.base,
             size: kind.size,
-            device: (kind.create)(dom.id, &spec.name),
+            device: (kind.create)(dom.id, &spec.name, irq),
         });
     }
     let id = dom.id;
@@ -191,6 +195,14 @@ pub fn build_domain(fdt: &Fdt, spec: &DomainSpec) -> Result<u16, String> {
         "d{id}: kernel entry {entry:#x}, device tree at {dtb_addr:#x}, {} stage-2 table pages",
         p2m.pages()
     );
-    guest::publish(Guest::new(dom, p2m, banks, &mpidrs, entry, dtb_addr));
+    // SPIs: what the domain asks for (nr_spis), at least enough for its
+    // emulated devices (the vpl011 is SPI 32).
+    let nr_spis = spec
+        .nr_spis
+        .unwrap_or(if spec.vpl011 { 32 } else { 0 })
+        .max(32);
+    guest::publish(Guest::new(
+        dom, p2m, banks, &mpidrs, entry, dtb_addr, nr_spis,
+    ));
     Ok(id)
 }

@@ -50,6 +50,23 @@ pub mod sgi {
     ];
 }
 
+/// What an interrupt taken at EL2 means for the guest that was running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IrqEvent {
+    None,
+    /// Its virtual timer fired (already masked): inject PPI 27.
+    VirtualTimer,
+    /// The hypervisor timer: a deadline passed (WFI, physical timer).
+    HypTimer,
+    /// The virtual interface asked for attention (list registers drained
+    /// or a level interrupt was completed).
+    Maintenance,
+}
+
+/// The GIC maintenance interrupt (PPI 9 on every GICv3 system Arm
+/// describes; the DT interrupt-controller node says so too).
+pub const MAINTENANCE_INTID: u32 = 25;
+
 struct Gic {
     redist: MmioRegion,
     spis: u32,
@@ -230,7 +247,7 @@ pub fn cpu_init() -> Result<(), HalError> {
     for i in 0..8 {
         r.write32(off + GICR_IPRIORITYR + 4 * i, 0xa0a0_a0a0);
     }
-    let mut enable = (1 << gic.hyp_timer) | (1 << gic.virt_timer);
+    let mut enable = (1 << gic.hyp_timer) | (1 << gic.virt_timer) | (1 << MAINTENANCE_INTID);
     for (id, _) in sgi::TABLE {
         enable |= 1 << id;
     }
@@ -274,12 +291,13 @@ pub fn send_sgi(id: u32, mpidr: u64) {
 }
 
 /// The IRQ entry: acknowledge, dispatch, end of interrupt.
-pub fn handle_irq() {
+pub fn handle_irq() -> IrqEvent {
     let intid = (mrs!("S3_0_C12_C12_0") & 0xff_ffff) as u32; // ICC_IAR1_EL1
     if (1020..=1023).contains(&intid) {
         SPURIOUS.fetch_add(1, Ordering::Relaxed);
-        return;
+        return IrqEvent::None;
     }
+    let mut event = IrqEvent::None;
     let hyp_timer = GIC
         .get()
         .map(|g| g.hyp_timer)
@@ -294,20 +312,23 @@ pub fn handle_irq() {
         i if i == hyp_timer => {
             timer::disarm();
             me.timer_fired.store(true, Ordering::Release);
+            event = IrqEvent::HypTimer;
         }
+        MAINTENANCE_INTID => event = IrqEvent::Maintenance,
         i if Some(i) == GIC.get().map(|g| g.virt_timer) => {
-            // A guest's virtual timer fired while its context is loaded.
-            // Without a vGIC it cannot be delivered: mask it (as Xen does
-            // before injecting) so it does not fire again; the guest still
-            // sees ISTATUS, and a vCPU waiting in WFI is woken by the
-            // run loop.
+            // A guest's virtual timer fired while its context is loaded:
+            // mask it (as Xen does) so it does not fire again, and let the
+            // guest layer inject virtual PPI 27; the guest unmasks it when
+            // it programs the next deadline.
             let ctl = mrs!("cntv_ctl_el0");
             // Sound: only the IMASK bit of the loaded guest's timer changes.
             msr!("cntv_ctl_el0", ctl | 2);
+            event = IrqEvent::VirtualTimer;
         }
         other => {
             tessera_core::warn!("CPU{}: unexpected interrupt {other}", me.index());
         }
     }
     msr!("S3_0_C12_C12_1", intid as u64); // ICC_EOIR1_EL1
+    event
 }

@@ -21,14 +21,19 @@ use tessera_core::config::NR_CPUS;
 use tessera_core::domain::{Domain, ShutdownReason};
 use tessera_core::sched::{self, CpuMask, UnitId};
 
+use super::gicv3::IrqEvent;
 use super::p2m::P2m;
 use super::vcpu::{self, VcpuContext};
+use super::vgic::GicCpuState;
 use super::{gicv3, percpu, sysreg, timer};
 use crate::esr::Esr;
+use crate::guest::layout::{GUEST_GICV3_GICD_BASE, GUEST_GICV3_GICR0_BASE, GUEST_GICV3_GICR0_SIZE};
 use crate::trap::inject::{self, Injection};
 use crate::trap::mmio;
 use crate::trap::sysreg::{self as sysemu, Action};
 use crate::trap::vpsci::{self, GuestPower, Outcome};
+use crate::vgic::v3::{GICD_SIZE, GICR_STRIDE};
+use crate::vgic::{self as vg, Vgic};
 
 const OFF: u8 = 0;
 const ON: u8 = 1;
@@ -42,10 +47,15 @@ pub struct Vcpu {
     pub index: usize,
     pub mpidr: u64,
     power: AtomicU8,
-    /// Counter value a WFI waits for (0: not waiting on its timer).
+    /// Counter value a WFI waits for: 0 = not waiting, `u64::MAX` = until
+    /// an interrupt arrives.
     wait_until: AtomicU64,
     faults: AtomicU32,
+    /// The emulated EL1 physical timer: CNTP_CTL_EL0 (ENABLE, IMASK) and
+    /// CNTP_CVAL_EL0 (physical counter, as the guest sees it).
+    ptimer: Mutex<(u64, u64)>,
     ctx: UnsafeCell<VcpuContext>,
+    gic: UnsafeCell<GicCpuState>,
 }
 
 // SAFETY: `ctx` is touched only by the one pCPU that has this vCPU loaded
@@ -63,6 +73,9 @@ pub struct Guest {
     /// Guest RAM banks (IPA, size).
     pub ram: Vec<(u64, u64)>,
     pub cntvoff: u64,
+    pub vgic: Mutex<Vgic>,
+    /// MPIDR affinity of each vCPU (for SGI target lists).
+    affinities: Vec<u64>,
     /// vCPUs loaded on a pCPU right now, and whether teardown happened.
     loaded: Mutex<(usize, bool)>,
     /// Serialises CPU_ON (and reads of the power states).
@@ -88,6 +101,7 @@ impl Guest {
         mpidrs: &[u64],
         entry: u64,
         dtb: u64,
+        nr_spis: u32,
     ) -> Guest {
         let cntvoff = timer::counter();
         let vttbr = p2m.vttbr();
@@ -103,6 +117,7 @@ impl Guest {
                     power: AtomicU8::new(if i == 0 { ON } else { OFF }),
                     wait_until: AtomicU64::new(0),
                     faults: AtomicU32::new(0),
+                    ptimer: Mutex::new((0, 0)),
                     ctx: UnsafeCell::new(VcpuContext::new(
                         pc,
                         x0,
@@ -110,10 +125,13 @@ impl Guest {
                         vttbr,
                         cntvoff,
                     )),
+                    gic: UnsafeCell::new(GicCpuState::default()),
                 })
             })
             .collect();
         Guest {
+            vgic: Mutex::new(Vgic::new(mpidrs.len(), nr_spis)),
+            affinities: mpidrs.to_vec(),
             dom,
             p2m,
             vcpus,
@@ -150,6 +168,105 @@ fn kick(cpus: CpuMask) {
     }
 }
 
+/// vCPU `idx` of `g` has a new interrupt: wake it if it waits in WFI, or
+/// make its pCPU look again if it runs elsewhere.
+fn kick_vcpu(g: &Guest, idx: usize) {
+    let Some(v) = g.vcpus.get(idx) else { return };
+    if v.wait_until.swap(0, Ordering::AcqRel) != 0 {
+        kick(sched::vcpu_wake(v.unit, now()).unwrap_or(CpuMask::empty()));
+        return;
+    }
+    let me = percpu::this_cpu_index();
+    for cpu in 0..NR_CPUS {
+        if cpu == me {
+            continue;
+        }
+        let running = CURRENT[cpu]
+            .lock()
+            .as_ref()
+            .is_some_and(|(cg, cv)| cg.dom.id == g.dom.id && cv.index == idx);
+        if running {
+            let mut m = CpuMask::empty();
+            m.set(cpu);
+            kick(m);
+        }
+    }
+}
+
+fn kick_all(g: &Guest, idxs: Vec<usize>) {
+    for i in idxs {
+        kick_vcpu(g, i);
+    }
+}
+
+/// A device interrupt line of domain `domid` wired to its vGIC.
+pub struct GuestIrq {
+    pub domid: u16,
+    pub intid: u32,
+}
+
+impl tessera_core::vdev::IrqLine for GuestIrq {
+    fn set(&self, level: bool) {
+        let g = GUESTS
+            .lock()
+            .iter()
+            .find(|g| g.dom.id == self.domid)
+            .cloned();
+        if let Some(g) = g {
+            let target = g.vgic.lock().set_line(0, self.intid, level);
+            if let Some(t) = target {
+                kick_vcpu(&g, t);
+            }
+        }
+    }
+}
+
+/// Loads the vCPU's interrupts into the list registers and enters it.
+/// `g` and `v` are dropped first: entering never returns.
+fn flush_and_enter(g: Arc<Guest>, v: Arc<Vcpu>, ctx: *mut VcpuContext) -> ! {
+    {
+        let vgic = g.vgic.lock();
+        // SAFETY: this pCPU has the vCPU loaded; its GIC state is ours.
+        super::vgic::flush(&vgic, v.index, unsafe { &mut *v.gic.get() });
+    }
+    arm_ptimer(&v);
+    drop(g);
+    drop(v);
+    vcpu::enter(ctx)
+}
+
+/// The deadline (physical counter) of an enabled, unmasked emulated
+/// physical timer.
+fn ptimer_deadline(v: &Vcpu) -> Option<u64> {
+    let (ctl, cval) = *v.ptimer.lock();
+    // Enabled, unmasked, and not yet delivered (private bit 3).
+    (ctl & 0b1011 == 0b0001).then_some(cval)
+}
+
+/// While the guest runs, the hypervisor timer watches its physical timer.
+fn arm_ptimer(v: &Vcpu) {
+    if let Some(t) = ptimer_deadline(v) {
+        timer::arm_at(t.max(timer::counter() + 1));
+    }
+}
+
+/// Raises PPI 30 when the emulated physical timer is due.
+fn check_ptimer(g: &Guest, v: &Vcpu) {
+    if let Some(t) = ptimer_deadline(v) {
+        if timer::counter() >= t {
+            // Level-sensitive while the condition holds: latch it once per
+            // expiry; the guest reprograms or masks the timer.
+            let mut pt = v.ptimer.lock();
+            pt.0 |= 0b100; // ISTATUS; cleared when it is reprogrammed
+            drop(pt);
+            if g.vgic.lock().inject(v.index, 30).is_some() {
+                // Mask our view until the guest writes CTL/CVAL again.
+                v.ptimer.lock().0 |= 0b1000;
+            }
+        }
+    }
+}
+
 fn find(unit: UnitId) -> Option<(Arc<Guest>, Arc<Vcpu>)> {
     let guests = GUESTS.lock();
     let g = guests.iter().find(|g| g.dom.id == unit.domid)?;
@@ -166,7 +283,7 @@ fn wake_expired() -> Option<u64> {
     for g in GUESTS.lock().iter() {
         for v in &g.vcpus {
             let t = v.wait_until.load(Ordering::Acquire);
-            if t == 0 {
+            if t == 0 || t == u64::MAX {
                 continue;
             }
             if t <= counter {
@@ -208,11 +325,11 @@ pub fn run(cpu: usize) -> ! {
                             timer::arm_at(timer::counter() + timer::ns_to_ticks(slice));
                         }
                         let ctx = v.ctx.get();
-                        *CURRENT[cpu].lock() = Some((g, v));
+                        *CURRENT[cpu].lock() = Some((g.clone(), v.clone()));
                         // SAFETY: the scheduler gave this unit to this pCPU
                         // alone; its context is ours until we unload it.
                         unsafe { (*ctx).load() };
-                        vcpu::enter(ctx);
+                        flush_and_enter(g, v, ctx);
                     }
                 }
             }
@@ -253,10 +370,21 @@ extern "C" fn tessera_guest_exit(ctx: *mut VcpuContext, kind: u64) -> ! {
     // SAFETY: `ctx` is the loaded vCPU's context (the exit assembly passes
     // SP_EL2, which entry set to it); this pCPU owns it while loaded.
     let c = unsafe { &mut *ctx };
+    {
+        let mut vgic = g.vgic.lock();
+        // SAFETY: this pCPU has the vCPU loaded; its GIC state is ours.
+        super::vgic::sync(&mut vgic, v.index, unsafe { &mut *v.gic.get() });
+    }
     let next = match kind {
         0 => handle_sync(&g, &v, c),
         1 => {
-            gicv3::handle_irq();
+            match gicv3::handle_irq() {
+                IrqEvent::VirtualTimer => {
+                    g.vgic.lock().inject(v.index, 27);
+                }
+                IrqEvent::HypTimer => check_ptimer(&g, &v),
+                IrqEvent::Maintenance | IrqEvent::None => {}
+            }
             Next::Resume
         }
         4 => crash(
@@ -275,10 +403,9 @@ extern "C" fn tessera_guest_exit(ctx: *mut VcpuContext, kind: u64) -> ! {
         && !sched::need_resched(cpu)
     {
         // Entering a guest never returns: references held in this frame
-        // would never be dropped. CURRENT keeps both alive.
-        drop(g);
-        drop(v);
-        vcpu::enter(ctx);
+        // would never be dropped; flush_and_enter drops them (CURRENT
+        // keeps both alive).
+        flush_and_enter(g, v, ctx);
     }
     // Unload and schedule again.
     c.unload();
@@ -339,7 +466,7 @@ fn handle_sync(g: &Arc<Guest>, v: &Arc<Vcpu>, c: &mut VcpuContext) -> Next {
             if iss & 1 == 1 {
                 Next::Resume // WFE: nothing to wait for without events
             } else {
-                wfi(v)
+                wfi(g, v)
             }
         }
         // HVC from AArch64: ELR already points past it.
@@ -395,19 +522,35 @@ fn handle_sync(g: &Arc<Guest>, v: &Arc<Vcpu>, c: &mut VcpuContext) -> Next {
     next
 }
 
-fn wfi(v: &Arc<Vcpu>) -> Next {
-    let ctl = mrs!("cntv_ctl_el0");
-    // Enabled, not masked, not yet fired: sleep until it fires.
-    if ctl & 0b111 == 0b001 {
-        let deadline = mrs!("cntv_cval_el0").wrapping_add(mrs!("cntvoff_el2"));
-        if deadline > timer::counter() {
-            v.wait_until.store(deadline, Ordering::Release);
-            let _ = sched::vcpu_block(v.unit, now());
-            return Next::Reschedule;
-        }
+fn wfi(g: &Guest, v: &Arc<Vcpu>) -> Next {
+    if g.vgic.lock().has_pending(v.index) {
+        return Next::Resume;
     }
-    // WFI may complete at any time: with nothing to wait for, it does now.
-    Next::Resume
+    let ctl = mrs!("cntv_ctl_el0");
+    let mut deadline = u64::MAX;
+    // Virtual timer enabled, not masked, not yet fired: it wakes us.
+    if ctl & 0b111 == 0b001 {
+        let t = mrs!("cntv_cval_el0").wrapping_add(mrs!("cntvoff_el2"));
+        if t <= timer::counter() {
+            return Next::Resume;
+        }
+        deadline = t;
+    }
+    if let Some(t) = ptimer_deadline(v) {
+        if t <= timer::counter() {
+            return Next::Resume;
+        }
+        deadline = deadline.min(t);
+    }
+    // Sleep until the deadline or an interrupt (u64::MAX: interrupt only).
+    v.wait_until.store(deadline, Ordering::Release);
+    // An interrupt may have arrived since the check: look once more.
+    if g.vgic.lock().has_pending(v.index) {
+        v.wait_until.store(0, Ordering::Release);
+        return Next::Resume;
+    }
+    let _ = sched::vcpu_block(v.unit, now());
+    Next::Reschedule
 }
 
 struct Power<'a> {
@@ -477,7 +620,7 @@ fn smccc(g: &Arc<Guest>, v: &Arc<Vcpu>, c: &mut VcpuContext) -> Next {
         Outcome::Standby => {
             c.x[0] = vpsci::SUCCESS as u64;
             drop(_lock);
-            wfi(v)
+            wfi(g, v)
         }
         Outcome::SystemOff => {
             end_domain(g, ShutdownReason::Poweroff, "PSCI SYSTEM_OFF");
@@ -536,7 +679,50 @@ fn sysreg_access(g: &Arc<Guest>, v: &Vcpu, c: &mut VcpuContext, iss: u32, il32: 
             clean_guest_memory(g);
             advance(c);
         }
+        Action::SendSgi => {
+            let value = if a.rt == 31 { 0 } else { c.x[a.rt as usize] };
+            let (intid, targets) = vg::sgi_targets(value, v.index, &g.affinities);
+            let kick = g.vgic.lock().send_sgi(v.index, intid, targets.into_iter());
+            kick_all(g, kick);
+            advance(c);
+        }
+        Action::PhysTimer { op2 } => {
+            ptimer_access(v, c, op2, a.read, a.rt);
+            advance(c);
+        }
         Action::Undefined => inject_undef(v, c, c.pc, il32),
+    }
+}
+
+/// CNTP_TVAL_EL0 (op2 0), CNTP_CTL_EL0 (1), CNTP_CVAL_EL0 (2), emulated
+/// on the physical counter (EL1 reads CNTPCT directly).
+fn ptimer_access(v: &Vcpu, c: &mut VcpuContext, op2: u8, read: bool, rt: u8) {
+    let now = timer::counter();
+    let mut pt = v.ptimer.lock();
+    let (ctl, cval) = *pt;
+    let istatus = (ctl & 1 != 0 && now >= cval) as u64;
+    if read {
+        let val = match op2 {
+            0 => (cval.wrapping_sub(now) as u32) as u64,
+            1 => (ctl & 0b11) | (istatus << 2),
+            _ => cval,
+        };
+        if rt != 31 {
+            c.x[rt as usize] = val;
+        }
+        return;
+    }
+    let val = if rt == 31 { 0 } else { c.x[rt as usize] };
+    // Any write rearms the interrupt (our private bit 3 clears).
+    match op2 {
+        0 => {
+            *pt = (
+                ctl & 0b11,
+                now.wrapping_add(val as u32 as i32 as i64 as u64),
+            )
+        }
+        1 => *pt = (val & 0b11, cval),
+        _ => *pt = (ctl & 0b11, val),
     }
 }
 
@@ -560,9 +746,56 @@ fn clean_guest_memory(g: &Guest) {
     sysreg::dsb_sy();
 }
 
+/// The vGIC's distributor and redistributor windows.
+fn gic_mmio(g: &Guest, v: &Vcpu, c: &mut VcpuContext, ipa: u64, access: mmio::MmioAccess) -> bool {
+    let nr = g.vcpus.len() as u64;
+    let val = if access.rt == 31 {
+        0
+    } else {
+        access.store_value(c.x[access.rt as usize])
+    };
+    let mut vgic = g.vgic.lock();
+    let (read, kick) = if (GUEST_GICV3_GICD_BASE..GUEST_GICV3_GICD_BASE + GICD_SIZE).contains(&ipa)
+    {
+        let off = ipa - GUEST_GICV3_GICD_BASE;
+        if access.write {
+            (0, vgic.dist_write(off, access.size, val))
+        } else {
+            (vgic.dist_read(off, access.size), Vec::new())
+        }
+    } else if (GUEST_GICV3_GICR0_BASE..GUEST_GICV3_GICR0_BASE + GUEST_GICV3_GICR0_SIZE)
+        .contains(&ipa)
+    {
+        let idx = (ipa - GUEST_GICV3_GICR0_BASE) / GICR_STRIDE;
+        let off = (ipa - GUEST_GICV3_GICR0_BASE) % GICR_STRIDE;
+        if idx >= nr {
+            (0, Vec::new()) // frames past the last vCPU: RAZ/WI
+        } else if access.write {
+            (0, vgic.redist_write(idx as usize, off, access.size, val))
+        } else {
+            (vgic.redist_read(idx as usize, off, access.size), Vec::new())
+        }
+    } else {
+        return false;
+    };
+    drop(vgic);
+    if !access.write && access.rt != 31 {
+        c.x[access.rt as usize] = access.load_value(read);
+    }
+    let _ = v;
+    kick_all(g, kick);
+    true
+}
+
 fn data_abort(g: &Arc<Guest>, v: &Vcpu, c: &mut VcpuContext, iss: u32, il32: bool) -> Next {
     let far = mrs!("far_el2");
     let ipa = mmio::fault_ipa(mrs!("hpfar_el2"), far);
+    if let Some(access) = mmio::decode(iss) {
+        if gic_mmio(g, v, c, ipa, access) {
+            advance(c);
+            return Next::Resume;
+        }
+    }
     if let (Some((win, offset)), Some(access)) = (g.dom.device_at(ipa), mmio::decode(iss)) {
         if access.write {
             let val = if access.rt == 31 {

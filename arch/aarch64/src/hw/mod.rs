@@ -17,5 +17,6 @@ mod smp;
 mod timer;
 mod vcpu;
 mod vectors;
+mod vgic;
 
 pub use hal::panic;

@@ -216,5 +216,6 @@ extern "C" fn tessera_recursive_fault() -> ! {
 
 #[no_mangle]
 extern "C" fn tessera_el2_irq(_frame: &mut TrapFrame) {
-    super::gicv3::handle_irq();
+    // Interrupts taken at EL2 (in waits) concern no loaded guest.
+    let _ = super::gicv3::handle_irq();
 }

@@ -44,6 +44,12 @@ pub enum Action {
     /// Set/way cache maintenance (DC ISW/CSW/CISW): the hypervisor cleans
     /// and invalidates the guest's memory instead.
     SetWay,
+    /// A GICv3 SGI generation register (ICC_SGI1R_EL1, ICC_ASGI1R_EL1,
+    /// ICC_SGI0R_EL1), trapped with HCR_EL2.IMO: the vGIC sends it.
+    SendSgi,
+    /// The EL1 physical timer (CNTP_TVAL, CNTP_CTL, CNTP_CVAL = op2 0/1/2),
+    /// trapped by CNTHCTL_EL2 and emulated.
+    PhysTimer { op2: u8 },
     /// Undefined instruction for the guest.
     Undefined,
 }
@@ -61,6 +67,8 @@ pub fn classify(a: &Access) -> Action {
                 Action::Undefined
             }
         }
+        (3, 0, 12, 11, 5..=7) if !a.read => Action::SendSgi,
+        (3, 3, 14, 2, 0..=2) => Action::PhysTimer { op2: a.op2 },
         // DC ISW / CSW / CISW (op0 1, op1 0, CRn 7, CRm 6/10/14, op2 2).
         (1, 0, 7, 6 | 10 | 14, 2) => Action::SetWay,
         // The debug and trace register space (op0 2): MDSCR_EL1, OSLAR,
@@ -182,6 +190,15 @@ mod tests {
         assert_eq!(
             classify(&Access::decode(iss(1, 0, 7, 6, 2, 0, false))),
             Action::SetWay
+        );
+        // msr icc_sgi1r_el1, x1 / mrs x0, cntp_ctl_el0
+        assert_eq!(
+            classify(&Access::decode(iss(3, 0, 12, 11, 5, 1, false))),
+            Action::SendSgi
+        );
+        assert_eq!(
+            classify(&Access::decode(iss(3, 3, 14, 2, 1, 0, true))),
+            Action::PhysTimer { op2: 1 }
         );
         // implementation defined s3_3_c15_c0_0
         assert_eq!(

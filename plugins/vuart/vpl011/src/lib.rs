@@ -20,12 +20,14 @@ use linkme::distributed_slice;
 use spin::Mutex;
 use tessera_core::console::{self, ConsoleInput};
 use tessera_core::registry::{Plugin, Status, PLUGINS};
-use tessera_core::vdev::{MmioDevice, VirtDeviceKind, VIRT_DEVICES};
+use tessera_core::vdev::{IrqLine, MmioDevice, VirtDeviceKind, VIRT_DEVICES};
 
-/// Xen's guest address and size for the vpl011 (public/arch-arm.h,
-/// GUEST_PL011_BASE / GUEST_PL011_SIZE).
+/// Xen's guest address, size and interrupt for the vpl011
+/// (public/arch-arm.h: GUEST_PL011_BASE, GUEST_PL011_SIZE,
+/// GUEST_VPL011_SPI).
 pub const BASE: u64 = 0x2200_0000;
 pub const SIZE: u64 = 0x1000;
+pub const SPI: u32 = 32;
 
 mod regs {
     pub const DR: u64 = 0x000;
@@ -50,6 +52,8 @@ const RX_FIFO: usize = 32;
 const LINE_MAX: usize = 128;
 
 struct State {
+    /// The interrupt line's current level (RIS & IMSC != 0).
+    irq_level: bool,
     line: Vec<u8>,
     rx: VecDeque<u8>,
     imsc: u64,
@@ -61,19 +65,35 @@ struct State {
 pub struct Vpl011 {
     prefix: String,
     state: Mutex<State>,
+    irq: Arc<dyn IrqLine>,
 }
 
 impl Vpl011 {
-    pub fn new(domid: u16) -> Self {
+    pub fn new(domid: u16, irq: Arc<dyn IrqLine>) -> Self {
         Vpl011 {
             prefix: format!("(d{domid}) "),
             state: Mutex::new(State {
+                irq_level: false,
                 line: Vec::new(),
                 rx: VecDeque::new(),
                 imsc: 0,
                 ris: regs::INT_TX,
             }),
+            irq,
         }
+    }
+
+    /// Drives the interrupt line from RIS & IMSC (level-sensitive), with
+    /// the state lock released.
+    fn update_irq(&self) {
+        let mut s = self.state.lock();
+        let level = s.ris & s.imsc != 0;
+        if level == s.irq_level {
+            return;
+        }
+        s.irq_level = level;
+        drop(s);
+        self.irq.set(level);
     }
 
     fn emit(&self, line: &[u8]) {
@@ -99,13 +119,8 @@ impl Vpl011 {
             s.line.push(byte);
         }
     }
-}
 
-impl MmioDevice for Vpl011 {
-    fn read(&self, offset: u64, _size: u8) -> u64 {
-        if matches!(offset, regs::DR | regs::FR) {
-            console::poll_input();
-        }
+    fn read_reg(&self, offset: u64) -> u64 {
         let mut s = self.state.lock();
         match offset {
             regs::DR => {
@@ -133,6 +148,17 @@ impl MmioDevice for Vpl011 {
             _ => 0, // reserved and identification registers read as zero
         }
     }
+}
+
+impl MmioDevice for Vpl011 {
+    fn read(&self, offset: u64, _size: u8) -> u64 {
+        if matches!(offset, regs::DR | regs::FR) {
+            console::poll_input();
+        }
+        let v = self.read_reg(offset);
+        self.update_irq();
+        v
+    }
 
     fn write(&self, offset: u64, _size: u8, value: u64) {
         match offset {
@@ -141,11 +167,14 @@ impl MmioDevice for Vpl011 {
             regs::IMSC => self.state.lock().imsc = value & 0x7ff,
             regs::ICR => {
                 let mut s = self.state.lock();
-                // TX stays asserted: the FIFO is always empty.
-                s.ris &= !(value & !regs::INT_TX);
+                // TX stays asserted: the FIFO is always empty. RX stays while
+                // bytes wait, as on the level-sensitive PL011.
+                let keep = if s.rx.is_empty() { 0 } else { regs::INT_RX };
+                s.ris &= !(value & !(regs::INT_TX | keep));
             }
             _ => {}
         }
+        self.update_irq();
     }
 
     fn poll(&self) {
@@ -171,6 +200,8 @@ impl ConsoleInput for Input {
         }
         s.rx.push_back(byte);
         s.ris |= regs::INT_RX;
+        drop(s);
+        self.0.update_irq();
         true
     }
 }
@@ -193,8 +224,8 @@ impl MmioDevice for Shared {
     }
 }
 
-fn create(domid: u16, _name: &str) -> Box<dyn MmioDevice> {
-    let dev = Arc::new(Vpl011::new(domid));
+fn create(domid: u16, _name: &str, irq: Arc<dyn IrqLine>) -> Box<dyn MmioDevice> {
+    let dev = Arc::new(Vpl011::new(domid, irq));
     console::register_input(domid, Arc::new(Input(dev.clone())));
     Box::new(Shared(dev))
 }
@@ -205,6 +236,7 @@ static VPL011: VirtDeviceKind = VirtDeviceKind {
     dt_property: "vpl011",
     base: BASE,
     size: SIZE,
+    intid: SPI,
     create,
 };
 
@@ -222,9 +254,50 @@ static PLUGIN: Plugin = Plugin {
 mod tests {
     use super::*;
 
+    use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct Line {
+        level: AtomicBool,
+        changes: AtomicUsize,
+    }
+    impl IrqLine for Line {
+        fn set(&self, level: bool) {
+            self.level.store(level, Ordering::SeqCst);
+            self.changes.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn the_interrupt_follows_ris_and_imsc() {
+        let line = Arc::new(Line::default());
+        let u = Arc::new(Vpl011::new(2, line.clone()));
+        let input = Input(u.clone());
+        input.push(b'a');
+        assert!(!line.level.load(Ordering::SeqCst), "RX masked");
+        u.write(regs::IMSC, 4, regs::INT_RX);
+        assert!(line.level.load(Ordering::SeqCst), "unmasking raises it");
+        u.write(regs::ICR, 4, regs::INT_RX);
+        assert!(line.level.load(Ordering::SeqCst), "a byte still waits");
+        assert_eq!(u.read(regs::DR, 4), b'a' as u64);
+        assert!(!line.level.load(Ordering::SeqCst), "drained: low");
+        let changes = line.changes.load(Ordering::SeqCst);
+        u.write(regs::IMSC, 4, regs::INT_RX);
+        assert_eq!(
+            line.changes.load(Ordering::SeqCst),
+            changes,
+            "no edge without a change"
+        );
+        u.write(regs::IMSC, 4, regs::INT_TX);
+        assert!(
+            line.level.load(Ordering::SeqCst),
+            "TX FIFO always empty: TX interrupt when unmasked"
+        );
+    }
+
     #[test]
     fn registers_behave_like_an_sbsa_uart() {
-        let u = Arc::new(Vpl011::new(3));
+        let u = Arc::new(Vpl011::new(3, Arc::new(tessera_core::vdev::NoIrq)));
         let input = Input(u.clone());
         assert_eq!(
             u.read(regs::FR, 4) & (regs::FR_RXFE | regs::FR_TXFE),
@@ -256,7 +329,7 @@ mod tests {
 
     #[test]
     fn output_is_line_buffered() {
-        let u = Vpl011::new(1);
+        let u = Vpl011::new(1, Arc::new(tessera_core::vdev::NoIrq));
         for &b in b"hello\r" {
             u.write(regs::DR, 1, b as u64);
         }
