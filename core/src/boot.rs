@@ -297,6 +297,12 @@ fn boot(hal: &'static dyn Hal, dtb_pa: u64) -> Result<(), BootError> {
         }
     }
     let pinfo = hal.init_platform(&fdt).map_err(BootError::Platform)?;
+    if let Some(intid) = console::enable_input_interrupt() {
+        match hal.enable_device_irq(intid) {
+            Ok(()) => info!("Console input: interrupt {intid}"),
+            Err(e) => warn!("console input interrupt {intid}: {e}; input is polled"),
+        }
+    }
     info!(
         "Interrupts: {}; firmware: {}; timer {} Hz",
         pinfo.interrupt_controller, pinfo.firmware, pinfo.timer_hz

@@ -415,6 +415,42 @@ pub fn focus() -> Option<u16> {
         .map(|(d, _)| *d)
 }
 
+/// Interrupt handler of the console UART: moves its FIFOs, then routes
+/// what arrived.
+pub fn uart_interrupt() {
+    let uart = match CONSOLE.lock().output {
+        Output::Uart(u) => Some(u),
+        _ => None,
+    };
+    if let Some(u) = uart {
+        u.handle_irq();
+    }
+    poll_input();
+}
+
+/// Turns on the console UART's receive interrupt, so input reaches the
+/// focused domain even when nobody polls. False when it stays polled.
+pub fn enable_input_interrupt() -> Option<u32> {
+    let uart = match CONSOLE.lock().output {
+        Output::Uart(u) => u,
+        _ => return None,
+    };
+    let intid = uart.irq()?;
+    crate::irq::claim(
+        intid,
+        crate::irq::Owner::Hypervisor {
+            name: "console",
+            handler: uart_interrupt,
+        },
+    )
+    .ok()?;
+    if !uart.enable_irqs() {
+        crate::irq::release(intid);
+        return None;
+    }
+    Some(intid)
+}
+
 /// Pulls bytes from the console UART and routes them: CTRL-a three times
 /// cycles the focus (hypervisor, then each domain in turn), everything else
 /// goes to the focused domain.
@@ -456,6 +492,11 @@ pub fn input_byte(b: u8) {
             input.push(0x01);
         }
         input.push(b);
+    } else if f.target == 0 {
+        drop(f);
+        if !b.is_ascii_whitespace() && !crate::debugkeys::press(b) {
+            crate::info!("'{}' is not a debug key ('h' lists them)", b as char);
+        }
     }
 }
 

@@ -28,6 +28,79 @@ pub trait Uart: Send + Sync {
     }
     /// Physical base address of the registers (to tell devices apart).
     fn base(&self) -> u64;
+
+    // Interrupt-driven I/O. Every method has a default that keeps a
+    // polled-only driver valid; a driver with an interrupt path overrides
+    // all five. The interrupt controller side (routing and enabling
+    // `irq()`) is the caller's job, done before `enable_irqs`.
+
+    /// The INTID of this UART's interrupt (see [`interrupt_intid`]), or
+    /// `None` when the node gave none and the UART can only be polled.
+    fn irq(&self) -> Option<u32> {
+        None
+    }
+    /// Switches to interrupt-driven I/O: unmasks the device's receive
+    /// interrupts; transmit interrupts follow [`Uart::queue_tx`]. Returns
+    /// false when the driver has no interrupt path (it stays polled).
+    fn enable_irqs(&self) -> bool {
+        false
+    }
+    /// Masks every interrupt of the device and goes back to polled I/O
+    /// (the crash path); bytes still queued for transmission are dropped.
+    fn disable_irqs(&self) {}
+    /// Services the device's interrupt: drains the receive FIFO into the
+    /// driver's receive ring (where [`Uart::getc`] then finds it), refills
+    /// the transmit FIFO from the transmit ring, masks the transmit
+    /// interrupt once that ring is empty, and acknowledges what it
+    /// handled. Harmless when nothing is pending.
+    fn handle_irq(&self) {}
+    /// Queues bytes for interrupt-driven transmission and starts the
+    /// transmitter; returns how many were taken (the rest did not fit in
+    /// the ring). Outside interrupt mode, and by default, the bytes are
+    /// written polled. [`Uart::putc`] stays polled in either mode.
+    fn queue_tx(&self, bytes: &[u8]) -> usize {
+        for &b in bytes {
+            self.putc(b);
+        }
+        bytes.len()
+    }
+}
+
+/// The INTID named by one interrupt specifier in the Arm GIC's three-cell
+/// form `<type number flags>` (Linux
+/// Documentation/devicetree/bindings/interrupt-controller/arm,gic-v3.yaml
+/// and arm,gic.yaml): type 0 is an SPI (INTID number + 32, SPIs 32..=1019),
+/// 1 a PPI (number + 16, PPIs 16..=31), 2 an extended SPI (number + 4096,
+/// GICv3.1) and 3 an extended PPI (number + 1056). `None` for any other
+/// type or a number outside its range. The flags cell is not checked.
+pub const fn gic_intid(kind: u32, number: u32) -> Option<u32> {
+    match kind {
+        0 if number <= 987 => Some(number + 32),
+        1 if number <= 15 => Some(number + 16),
+        2 if number <= 1023 => Some(number + 4096),
+        3 if number <= 63 => Some(number + 1056),
+        _ => None,
+    }
+}
+
+/// The INTID of a node's first interrupt, from `interrupts` in the GIC's
+/// three-cell form; `Ok(None)` when the node has no `interrupts`. A length
+/// that is not a whole number of three-cell specifiers, or a specifier
+/// [`gic_intid`] refuses, is a [`UartError::BadNode`].
+pub fn interrupt_intid(node: &Node) -> Result<Option<u32>, UartError> {
+    let Some(p) = node.property("interrupts") else {
+        return Ok(None);
+    };
+    if p.value.is_empty() || p.value.len() % 12 != 0 {
+        return Err(UartError::BadNode(
+            "interrupts is not in the GIC's three-cell form",
+        ));
+    }
+    let mut cells = p.cells();
+    let (kind, number) = (cells.next().unwrap_or(u32::MAX), cells.next().unwrap_or(0));
+    gic_intid(kind, number).map(Some).ok_or(UartError::BadNode(
+        "interrupts names no valid GIC interrupt",
+    ))
 }
 
 /// Why a UART could not be set up.
@@ -81,4 +154,49 @@ pub fn driver_for<'a>(drivers: &'a [UartDriver], node: &Node) -> Option<&'a Uart
 /// The driver with this name.
 pub fn driver_named<'a>(drivers: &'a [UartDriver], name: &str) -> Option<&'a UartDriver> {
     drivers.iter().find(|d| d.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fdt::Fdt;
+    use crate::fdt_write::FdtWriter;
+
+    #[test]
+    fn gic_specifiers_decode_to_intids() {
+        assert_eq!(gic_intid(0, 0), Some(32));
+        assert_eq!(gic_intid(0, 1), Some(33));
+        assert_eq!(gic_intid(0, 987), Some(1019));
+        assert_eq!(gic_intid(0, 988), None, "INTIDs 1020..1023 are special");
+        assert_eq!(gic_intid(1, 10), Some(26));
+        assert_eq!(gic_intid(1, 16), None);
+        assert_eq!(gic_intid(2, 0), Some(4096));
+        assert_eq!(gic_intid(3, 63), Some(1119));
+        assert_eq!(gic_intid(4, 0), None);
+    }
+
+    #[test]
+    fn node_interrupts_are_checked() {
+        let mut w = FdtWriter::new();
+        w.begin_node("")
+            .begin_node("a")
+            .prop_cells("interrupts", &[0, 1, 4, 0, 2, 4])
+            .end_node()
+            .begin_node("b")
+            .end_node()
+            .begin_node("c")
+            .prop_cells("interrupts", &[0, 1])
+            .end_node()
+            .begin_node("d")
+            .prop_cells("interrupts", &[1, 99, 4])
+            .end_node()
+            .end_node();
+        let blob = w.finish().unwrap();
+        let fdt = Fdt::new(&blob).unwrap();
+        let n = |p: &str| fdt.find_node(p).unwrap();
+        assert_eq!(interrupt_intid(&n("/a")), Ok(Some(33)));
+        assert_eq!(interrupt_intid(&n("/b")), Ok(None));
+        assert!(interrupt_intid(&n("/c")).is_err());
+        assert!(interrupt_intid(&n("/d")).is_err());
+    }
 }

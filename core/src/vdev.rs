@@ -33,6 +33,10 @@ impl IrqLine for NoIrq {
     fn set(&self, _level: bool) {}
 }
 
+/// Builds one instance of a device for domain `domid` called `name`, its
+/// interrupt wired to `irq`.
+pub type DeviceCtor = fn(domid: u16, name: &str, irq: alloc::sync::Arc<dyn IrqLine>) -> Box<dyn MmioDevice>;
+
 /// A kind of emulated device.
 pub struct VirtDeviceKind {
     /// Short name ("vpl011").
@@ -45,8 +49,7 @@ pub struct VirtDeviceKind {
     /// Its interrupt (a GIC INTID), wired to the line given to `create`.
     pub intid: u32,
     /// A new instance for domain `domid` called `name`.
-    pub create:
-        fn(domid: u16, name: &str, irq: alloc::sync::Arc<dyn IrqLine>) -> Box<dyn MmioDevice>,
+    pub create: DeviceCtor,
 }
 
 /// Every emulated device kind in this image.

@@ -115,6 +115,8 @@ pub struct DomainNode {
     pub extra: Vec<String>,
     /// A partial device tree (`multiboot,device-tree`) and where it is loaded.
     pub partial: Option<(std::path::PathBuf, u64)>,
+    /// A ramdisk (`multiboot,ramdisk`) and where it is loaded.
+    pub ramdisk: Option<(std::path::PathBuf, u64)>,
 }
 
 /// Compiles device-tree source with dtc.
@@ -197,6 +199,22 @@ pub fn with_domains(
             let _ = writeln!(src, "\t\t\t\tbootargs = {};", dts_string(&d.bootargs));
         }
         src += "\t\t\t};\n";
+        if let Some((path, addr)) = &d.ramdisk {
+            let size = std::fs::metadata(path)?.len();
+            let _ = writeln!(src, "\t\t\tmodule@{addr:x} {{");
+            let _ = writeln!(
+                src,
+                "\t\t\t\tcompatible = \"multiboot,ramdisk\", \"multiboot,module\";"
+            );
+            let _ = writeln!(
+                src,
+                "\t\t\t\treg = <{:#x} {:#x} 0x0 {:#x}>;",
+                addr >> 32,
+                addr & 0xffff_ffff,
+                size
+            );
+            src += "\t\t\t};\n";
+        }
         if let Some((path, addr)) = &d.partial {
             let size = std::fs::metadata(path)?.len();
             let _ = writeln!(src, "\t\t\tmodule@{addr:x} {{");

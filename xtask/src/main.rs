@@ -7,6 +7,7 @@ mod dtb;
 mod elf;
 mod guests;
 mod image;
+mod linux;
 mod qemu;
 mod scenario;
 mod support;

@@ -92,6 +92,10 @@ pub struct DomainCfg {
     /// `multiboot,device-tree` module.
     #[serde(default)]
     pub partial_dts: Option<String>,
+    /// A `multiboot,ramdisk` module: `initramfs:<name>` builds a busybox
+    /// initramfs whose /init prints a marker and powers off, or a path.
+    #[serde(default)]
+    pub ramdisk: Option<String>,
 }
 
 fn one() -> u32 {
@@ -103,6 +107,9 @@ fn one() -> u32 {
 pub struct Interact {
     pub wait: String,
     pub send: String,
+    /// Wait this long after seeing `wait` before typing.
+    #[serde(default)]
+    pub delay_ms: u64,
 }
 
 fn default_config() -> String {
@@ -192,10 +199,34 @@ pub fn run_one(name: &str) -> Result<()> {
         }
         let mut nodes = vec![];
         for (i, d) in sc.domain.iter().enumerate() {
-            let kernel = crate::guests::image(&d.kernel)?;
+            let kernel = if d.kernel == "linux" {
+                crate::linux::kernel()?
+            } else {
+                crate::guests::image(&d.kernel)?
+            };
             // Modules go high in RAM, clear of the image and of the DTB
-            // QEMU places at 0x48000000.
-            let addr = 0x5000_0000u64 + i as u64 * 0x0100_0000;
+            // QEMU places at 0x48000000: a 64 MiB slot per domain (a
+            // Debian kernel is 32 MiB), ramdisk at +40 MiB, partial device
+            // tree at +63 MiB.
+            let addr = 0x5000_0000u64 + i as u64 * 0x0400_0000;
+            let ramdisk = match &d.ramdisk {
+                Some(r) => {
+                    let path = match r.strip_prefix("initramfs:") {
+                        Some(n) => crate::linux::initramfs(n, crate::linux::INIT_POWEROFF)?,
+                        None => std::path::PathBuf::from(r),
+                    };
+                    let raddr = addr + 0x0280_0000;
+                    m.extra.extend([
+                        "-device".to_string(),
+                        format!(
+                            "loader,file={},addr={raddr:#x},force-raw=on",
+                            path.display()
+                        ),
+                    ]);
+                    Some((path, raddr))
+                }
+                None => None,
+            };
             m.extra.extend([
                 "-device".to_string(),
                 format!(
@@ -207,7 +238,7 @@ pub fn run_one(name: &str) -> Result<()> {
                 Some(src) => {
                     let path = logdir.join(format!("{name}.{}.partial.dtb", d.name));
                     dtb::compile(src, &path)?;
-                    let paddr = addr + 0x0080_0000;
+                    let paddr = addr + 0x03f0_0000;
                     m.extra.extend([
                         "-device".to_string(),
                         format!(
@@ -229,6 +260,7 @@ pub fn run_one(name: &str) -> Result<()> {
                 bootargs: d.bootargs.clone(),
                 extra: d.extra.clone(),
                 partial,
+                ramdisk,
             });
         }
         let dtb_path = dtb::with_domains(&m, &logdir, name, &sc.xen_bootargs, &nodes)?;
@@ -333,7 +365,10 @@ fn run_qemu(
     let deadline = Instant::now() + timeout;
     let mut out = Vec::new();
     let mut next = 0;
-    let mut searched_from = 0;
+    // Each wait text is looked for after its own previous match, so steps
+    // waiting for different domains' prompts do not depend on which domain
+    // printed first, while a repeated prompt ("=>") is waited for anew.
+    let mut consumed: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let status = loop {
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(chunk) => out.extend_from_slice(&chunk),
@@ -341,9 +376,18 @@ fn run_qemu(
             Err(mpsc::RecvTimeoutError::Disconnected) => {}
         }
         while let Some(step) = interact.get(next) {
-            let hay = String::from_utf8_lossy(&out[searched_from..]).to_string();
-            let Some(i) = hay.find(&step.wait) else { break };
-            searched_from += i + step.wait.len();
+            let from = consumed.get(&step.wait).copied().unwrap_or(0);
+            let w = step.wait.as_bytes();
+            let Some(i) = out[from.min(out.len())..]
+                .windows(w.len().max(1))
+                .position(|x| x == w)
+            else {
+                break;
+            };
+            consumed.insert(step.wait.clone(), from + i + w.len());
+            if step.delay_ms > 0 {
+                std::thread::sleep(Duration::from_millis(step.delay_ms));
+            }
             if let Some(s) = stdin.as_mut() {
                 // Typed slowly: a UART FIFO is 16-32 bytes.
                 for b in step.send.as_bytes() {

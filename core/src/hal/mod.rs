@@ -81,6 +81,11 @@ pub trait Hal: Sync {
     ) -> Result<u16, alloc::string::String>;
     /// Enters this CPU's scheduling loop for good.
     fn run_cpu(&self) -> !;
+    /// Routes device interrupt `intid` to the boot CPU and enables it (its
+    /// owner is in [`crate::irq`]).
+    fn enable_device_irq(&self, _intid: u32) -> Result<(), HalError> {
+        Err(HalError::BadDeviceTree("no interrupt controller support"))
+    }
     /// Test builds: output through the emulator when there is no UART.
     fn debug_console(&self) -> Option<fn(&[u8])> {
         None

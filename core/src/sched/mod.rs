@@ -15,6 +15,7 @@
 
 use alloc::boxed::Box;
 use core::fmt;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use linkme::distributed_slice;
 
@@ -29,6 +30,11 @@ mod tests;
 
 pub use cpumask::CpuMask;
 pub use pool::{CpuPool, Dispatch, PoolInfo, PoolStats, SchedCore, UnitInfo};
+
+/// How many times in a row the core calls a policy's `on_timer` at one
+/// instant before giving up until the next interrupt: a policy whose
+/// `next_event` does not move forward must not hang a pCPU.
+pub const MAX_TIMER_ROUNDS: u32 = 16;
 
 /// Time in nanoseconds since boot (Xen's `s_time_t`, never negative here).
 pub type Time = u64;
@@ -82,6 +88,28 @@ impl fmt::Debug for UnitId {
 /// Xen credit's default weight; also the default for later policies.
 pub const DEFAULT_WEIGHT: u16 = 256;
 
+/// Policy-specific parameters of a unit, beyond weight and cap (Xen's
+/// `xen_domctl_sched_*` per-domain or per-vCPU parameters). A policy that
+/// is given another policy's parameters, or `None`, uses its defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PolicyParams {
+    /// The policy's defaults.
+    #[default]
+    None,
+    /// RTDS (Xen's `xen_domctl_schedparam_vcpu.rtds`): a deferrable server
+    /// with `budget_ns` of CPU time every `period_ns`; with `extratime` the
+    /// unit may also run, at a lower priority, in time nobody reserved.
+    Rtds {
+        period_ns: u64,
+        budget_ns: u64,
+        extratime: bool,
+    },
+    /// ARINC 653: the unit's window in the major frame, appended in the
+    /// order units join the pool (Xen gives dom0's vCPUs 10 ms each this
+    /// way; a toolstack schedule replaces it).
+    Arinc653 { runtime_ns: u64 },
+}
+
 /// What a policy is told about a unit when it joins a pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnitParams {
@@ -94,6 +122,8 @@ pub struct UnitParams {
     pub weight: u16,
     /// Cap in percent of one pCPU, 0 = uncapped (credit, credit2).
     pub cap: u16,
+    /// Parameters only one policy understands.
+    pub policy: PolicyParams,
 }
 
 impl UnitParams {
@@ -105,7 +135,20 @@ impl UnitParams {
             soft_affinity: CpuMask::all(),
             weight: DEFAULT_WEIGHT,
             cap: 0,
+            policy: PolicyParams::None,
         }
+    }
+    /// The same unit with relative weight `weight` (credit, credit2).
+    pub const fn weighted(self, weight: u16) -> Self {
+        UnitParams { weight, ..self }
+    }
+    /// The same unit capped at `cap` percent of one pCPU (credit, credit2).
+    pub const fn capped(self, cap: u16) -> Self {
+        UnitParams { cap, ..self }
+    }
+    /// The same unit with policy-specific parameters.
+    pub const fn with_policy(self, policy: PolicyParams) -> Self {
+        UnitParams { policy, ..self }
     }
     /// The same unit pinned to `cpus`.
     pub const fn pinned(self, cpus: CpuMask) -> Self {
@@ -353,6 +396,18 @@ pub trait SchedInstance: Send {
     fn pick_cpu(&self, unit: UnitId) -> Option<usize>;
     /// The policy's state for `dump` (Xen's `dump_settings`).
     fn dump(&self, out: &mut dyn fmt::Write) -> fmt::Result;
+    /// When the policy's own timer must fire next (credit's accounting
+    /// tick, a replenishment, a budget refill); `None`: no timer. The core
+    /// calls [`Self::on_timer`] at or after that time. The default suits a
+    /// policy with no timer at all (null); a policy with one must say so.
+    fn next_event(&self) -> Option<Time> {
+        None
+    }
+    /// The time from [`Self::next_event`] has come (`now` may be later).
+    /// Returns the pCPUs to reschedule.
+    fn on_timer(&mut self, _now: Time) -> CpuMask {
+        CpuMask::empty()
+    }
 }
 
 /// Every scheduler of this image.
@@ -487,6 +542,38 @@ static P_SCHED: Param = Param {
     help: "scheduler of Pool-0 (default: Kconfig SCHED_DEFAULT)",
 };
 
+/// Xen's `SCHED_DEFAULT_RATELIMIT_US`: a unit runs at least this long
+/// before a credit or credit2 pCPU preempts it.
+pub const DEFAULT_RATELIMIT_US: u32 = 1000;
+/// `XEN_SYSCTL_SCHED_RATELIMIT_MIN` and `_MAX` (public/sysctl.h).
+pub const RATELIMIT_US_RANGE: (u32, u32) = (100, 500_000);
+
+/// `sched_ratelimit_us=` (0 disables rate limiting).
+static RATELIMIT_US: AtomicU32 = AtomicU32::new(DEFAULT_RATELIMIT_US);
+
+fn set_ratelimit_param(v: &str) -> Result<(), &'static str> {
+    let n: u32 = v.parse().map_err(|_| "expected microseconds")?;
+    // Xen warns and keeps its default for a value out of range.
+    if n != 0 && !(RATELIMIT_US_RANGE.0..=RATELIMIT_US_RANGE.1).contains(&n) {
+        return Err("outside 100..=500000 (or 0 to disable)");
+    }
+    RATELIMIT_US.store(n, Ordering::Relaxed);
+    Ok(())
+}
+
+#[distributed_slice(PARAMS)]
+static P_RATELIMIT: Param = Param {
+    name: "sched_ratelimit_us",
+    kind: ParamKind::Value(set_ratelimit_param),
+    help: "minimum run time before preemption, credit and credit2 (default 1000, 0 = off)",
+};
+
+/// The context-switch rate limit from `sched_ratelimit_us=`, in
+/// microseconds (0: none). Policies read it when a pool is created.
+pub fn ratelimit_us() -> u32 {
+    RATELIMIT_US.load(Ordering::Relaxed)
+}
+
 /// The scheduler core, once [`init`] has run.
 static SCHED: spin::Once<SchedCore> = spin::Once::new();
 
@@ -556,6 +643,22 @@ pub fn vcpu_yield(unit: UnitId, now: Time) -> Result<CpuMask, SchedError> {
         .get()
         .ok_or(SchedError::NotInitialised)?
         .vcpu_yield(unit, now)
+}
+
+/// When `cpu` must take a timer interrupt next: the end of its slice or,
+/// on the pool's timer pCPU, the policy's next event. `None`: no timer.
+/// Arm the pCPU's timer for this after every [`schedule`].
+pub fn next_timer(cpu: usize) -> Option<Time> {
+    SCHED.get().and_then(|s| s.next_timer(cpu))
+}
+
+/// `cpu`'s timer fired at `now`: runs the policy timers that are due and
+/// flags the pCPUs that must reschedule (`cpu` itself when its slice
+/// ended). Returns them all; send SGI 0 to the others.
+pub fn timer_interrupt(cpu: usize, now: Time) -> CpuMask {
+    SCHED
+        .get()
+        .map_or(CpuMask::empty(), |s| s.timer_interrupt(cpu, now))
 }
 
 /// The unit `cpu` runs (`None`: idle, or not set up).

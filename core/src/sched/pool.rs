@@ -121,10 +121,15 @@ const NO_POOL: u32 = u32::MAX;
 /// `current` encoding: 0 = idle, else this bit set plus the packed unit.
 const CURRENT_SOME: u64 = 1 << 32;
 
+/// `slice_end` encoding of "no slice timer".
+const NO_DEADLINE: u64 = u64::MAX;
+
 struct PerCpu {
     pool: AtomicU32,
     current: AtomicU64,
     resched: AtomicBool,
+    /// When the slice of the last decision ends ([`NO_DEADLINE`]: never).
+    slice_end: AtomicU64,
 }
 
 impl PerCpu {
@@ -159,6 +164,7 @@ impl SchedCore {
                     pool: AtomicU32::new(NO_POOL),
                     current: AtomicU64::new(0),
                     resched: AtomicBool::new(false),
+                    slice_end: AtomicU64::new(NO_DEADLINE),
                 })
                 .collect(),
         }
@@ -486,6 +492,12 @@ impl SchedCore {
             i.last_cpu = Some(cpu);
         }
         pc.set_current(next);
+        // A zero slice would be a timer already due: one nanosecond is the
+        // shortest the core arms, so time always moves on.
+        let end = d.slice_ns.map_or(NO_DEADLINE, |s| {
+            now.saturating_add(s.max(1)).min(NO_DEADLINE - 1)
+        });
+        pc.slice_end.store(end, Ordering::Release);
         self.raise(inner, d.tickle);
         Dispatch {
             prev,
@@ -548,6 +560,58 @@ impl SchedCore {
             .yield_unit(unit, now)
             .or(CpuMask::single(cpu));
         Ok(self.raise(&inner, t))
+    }
+
+    /// When `cpu` needs its timer next: the end of its current slice or,
+    /// when it is its pool's timer pCPU (the lowest of the pool, Xen's
+    /// credit `master`), the policy's next event, whichever comes first.
+    pub fn next_timer(&self, cpu: usize) -> Option<Time> {
+        let pc = self.percpu.get(cpu)?;
+        let slice = pc.slice_end.load(Ordering::Acquire);
+        let slice = (slice != NO_DEADLINE).then_some(slice);
+        let policy = self
+            .pool(pc.pool.load(Ordering::Acquire))
+            .ok()
+            .and_then(|p| {
+                let inner = p.inner.lock();
+                if inner.cpus.first() != Some(cpu) {
+                    return None;
+                }
+                inner.instance.next_event()
+            });
+        match (slice, policy) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// `cpu`'s timer fired at `now`: flags `cpu` for rescheduling if its
+    /// slice is over, and runs its pool's policy timer if that is due
+    /// (whichever pCPU of the pool gets here first runs it). Returns every
+    /// pCPU flagged.
+    pub fn timer_interrupt(&self, cpu: usize, now: Time) -> CpuMask {
+        let Some(pc) = self.percpu.get(cpu) else {
+            return CpuMask::empty();
+        };
+        let mut mask = CpuMask::empty();
+        if pc.slice_end.load(Ordering::Acquire) <= now {
+            pc.slice_end.store(NO_DEADLINE, Ordering::Release);
+            pc.resched.store(true, Ordering::Release);
+            mask.set(cpu);
+        }
+        if let Ok(p) = self.pool(pc.pool.load(Ordering::Acquire)) {
+            let mut inner = p.inner.lock();
+            for _ in 0..super::MAX_TIMER_ROUNDS {
+                match inner.instance.next_event() {
+                    Some(t) if t <= now => {
+                        let t = inner.instance.on_timer(now);
+                        mask = mask.or(self.raise(&inner, t));
+                    }
+                    _ => break,
+                }
+            }
+        }
+        mask
     }
 
     /// The unit `cpu` runs (`None`: idle or out of range). Lock-free.

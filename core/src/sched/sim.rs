@@ -1,8 +1,9 @@
 //! A discrete-event simulator of pCPUs running units, for host tests of
 //! scheduling policies. It drives the real [`SchedCore`] and through it the
 //! real policy instance, exactly as the arch layer does: it calls
-//! `schedule` on every pCPU whose reschedule flag is set or whose timer
-//! (the decision's slice) expired, and `vcpu_block`/`vcpu_wake`/
+//! `schedule` on every pCPU whose reschedule flag is set, `timer_interrupt`
+//! on every pCPU whose timer (`next_timer`: the decision's slice, the
+//! policy's own events) expired, and `vcpu_block`/`vcpu_wake`/
 //! `vcpu_yield` when a unit's workload says so. Time is virtual
 //! (nanoseconds) and jumps from event to event; reschedule requests take
 //! effect at the instant they are made (zero IPI latency), so a decision
@@ -122,7 +123,6 @@ struct SimUnit {
 #[derive(Default)]
 struct SimCpu {
     current: Option<UnitId>,
-    timer: Option<Time>,
     stats: CpuStats,
 }
 
@@ -224,6 +224,81 @@ impl Sim {
     pub fn trace(&self) -> &[TraceEntry] {
         self.trace.as_deref().unwrap_or(&[])
     }
+    /// The unit's runs as `(start, end, pCPU)`, in time order, rebuilt from
+    /// the trace (empty without [`Self::enable_trace`]); a run still going
+    /// ends now.
+    pub fn runs(&self, unit: UnitId) -> Vec<(Time, Time, usize)> {
+        let mut open: Vec<Option<Time>> = alloc::vec![None; self.cpus.len()];
+        let mut out = Vec::new();
+        for t in self.trace() {
+            let Some(slot) = open.get_mut(t.cpu) else {
+                continue;
+            };
+            if let Some(start) = slot.take() {
+                if t.next == Some(unit) {
+                    // Picked again without a switch: the run goes on.
+                    *slot = Some(start);
+                    continue;
+                }
+                if t.time > start {
+                    out.push((start, t.time, t.cpu));
+                }
+            }
+            if t.next == Some(unit) {
+                *slot = Some(t.time);
+            }
+        }
+        for (cpu, slot) in open.iter().enumerate() {
+            if let Some(start) = *slot {
+                if self.now > start {
+                    out.push((start, self.now, cpu));
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// CPU time the unit received within `[from, to)` (needs the trace).
+    pub fn run_between(&self, unit: UnitId, from: Time, to: Time) -> u64 {
+        self.runs(unit)
+            .iter()
+            .map(|&(s, e, _)| e.min(to).saturating_sub(s.max(from)))
+            .sum()
+    }
+
+    /// Checks that each unit received its expected share of CPU time since
+    /// time 0, in pCPUs (0.5 = half of one pCPU), within `tolerance` of
+    /// it (0.05 = 5%). The error lists every unit out of bounds.
+    pub fn check_shares(&self, expected: &[(UnitId, f64)], tolerance: f64) -> Result<(), String> {
+        let elapsed = self.now.max(1) as f64;
+        let mut bad = String::new();
+        for &(unit, want) in expected {
+            let got = self.units.get(&unit).map_or(0, |u| u.stats.run_ns) as f64 / elapsed;
+            let err = if want > 0.0 { (got - want) / want } else { got };
+            if !(-tolerance..=tolerance).contains(&err) {
+                bad += &format!("{unit}: {got:.4} pCPUs, expected {want:.4}; ");
+            }
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(bad)
+        }
+    }
+
+    /// The longest time the unit went without running while the sim ran,
+    /// from time 0 to now (needs the trace).
+    pub fn longest_gap(&self, unit: UnitId) -> u64 {
+        let mut last = 0;
+        let mut gap = 0;
+        for (s, e, _) in self.runs(unit) {
+            gap = gap.max(s.saturating_sub(last));
+            last = last.max(e);
+        }
+        gap.max(self.now.saturating_sub(last))
+    }
+
     pub fn unit_stats(&self, unit: UnitId) -> Option<UnitStats> {
         self.units.get(&unit).map(|u| u.stats)
     }
@@ -300,11 +375,19 @@ impl Sim {
 
     /// Runs until virtual time `end`.
     pub fn run_until(&mut self, end: Time) {
+        let mut still = 0u32;
         loop {
             if !self.dispatch_pending() {
                 return;
             }
             let t = self.next_event().unwrap_or(end).min(end);
+            // A timer that stays due (a policy whose next event never
+            // moves on) would spin here forever.
+            still = if t > self.now { 0 } else { still + 1 };
+            if still > MAX_ROUNDS_PER_INSTANT {
+                self.violation(format!("t={}: timers never stop firing", self.now));
+                return;
+            }
             self.advance(t);
             if self.now >= end {
                 return;
@@ -314,7 +397,9 @@ impl Sim {
     }
 
     fn next_event(&self) -> Option<Time> {
-        let timers = self.cpus.iter().filter_map(|c| c.timer);
+        // The timers as the arch arms them: each pCPU's slice end and,
+        // on a pool's timer pCPU, the policy's next event.
+        let timers = (0..self.cpus.len()).filter_map(|c| self.core.next_timer(c));
         let done = self.cpus.iter().filter_map(|c| {
             let u = self.units.get(&c.current?)?;
             u.has_work.then_some(())?;
@@ -426,11 +511,11 @@ impl Sim {
                 self.violation(format!("t={now}: waking {unit}: {e}"));
             }
         }
-        // Slice timers.
+        // Timer interrupts: slice ends and policy timers, through the
+        // same entry point the arch uses.
         for cpu in 0..self.cpus.len() {
-            if self.cpus[cpu].timer == Some(now) {
-                self.cpus[cpu].timer = None;
-                self.core.raise_resched(cpu);
+            if self.core.next_timer(cpu).is_some_and(|t| t <= now) {
+                self.core.timer_interrupt(cpu, now);
             }
         }
     }
@@ -506,6 +591,5 @@ impl Sim {
             c.stats.switches += 1;
         }
         c.current = d.next;
-        c.timer = d.slice_ns.map(|s| now.saturating_add(s.max(1)));
     }
 }

@@ -68,6 +68,7 @@ pub enum IrqEvent {
 pub const MAINTENANCE_INTID: u32 = 25;
 
 struct Gic {
+    dist: MmioRegion,
     redist: MmioRegion,
     spis: u32,
     hyp_timer: u32,
@@ -143,6 +144,7 @@ pub fn init(fdt: &Fdt) -> Result<(), HalError> {
     wait_rwp(&dist)?;
 
     GIC.call_once(|| Gic {
+        dist,
         redist,
         spis,
         hyp_timer,
@@ -265,6 +267,39 @@ pub fn cpu_init() -> Result<(), HalError> {
     Ok(())
 }
 
+/// Routes SPI `intid` to the boot CPU (group 1, level as the device tree
+/// configured it) and enables it.
+pub fn enable_spi(intid: u32) -> Result<(), HalError> {
+    let gic = GIC
+        .get()
+        .ok_or(HalError::BadDeviceTree("GIC not initialised"))?;
+    if intid < 32 || intid >= 32 + gic.spis {
+        return Err(HalError::BadDeviceTree(
+            "interrupt is not an SPI of this GIC",
+        ));
+    }
+    let d = &gic.dist;
+    let (word, bit) = ((intid / 32) as usize, intid % 32);
+    d.write32(
+        GICD_IGROUPR + 4 * word,
+        d.read32(GICD_IGROUPR + 4 * word) | (1 << bit),
+    );
+    // IPRIORITYR: one byte per interrupt.
+    let pr = 0x0400 + (intid as usize & !3);
+    let shift = 8 * (intid % 4);
+    d.write32(pr, (d.read32(pr) & !(0xff << shift)) | (0xa0 << shift));
+    // IROUTER: the boot CPU's affinity.
+    let mpidr = percpu::get(0)
+        .map(|p| p.mpidr.load(Ordering::Relaxed))
+        .unwrap_or(0);
+    let aff = (mpidr & 0xff_ffff) | ((mpidr >> 32 & 0xff) << 32);
+    let ir = 0x6000 + 8 * intid as usize;
+    d.write32(ir, aff as u32);
+    d.write32(ir + 4, (aff >> 32) as u32);
+    d.write32(0x0100 + 4 * word, 1 << bit); // GICD_ISENABLER
+    wait_rwp(d)
+}
+
 /// Number of SPIs the distributor implements.
 pub fn spis() -> u32 {
     GIC.get().map(|g| g.spis).unwrap_or(0)
@@ -326,7 +361,9 @@ pub fn handle_irq() -> IrqEvent {
             event = IrqEvent::VirtualTimer;
         }
         other => {
-            tessera_core::warn!("CPU{}: unexpected interrupt {other}", me.index());
+            if let tessera_core::irq::Owner::Free = tessera_core::irq::dispatch(other) {
+                tessera_core::warn!("CPU{}: unexpected interrupt {other}", me.index());
+            }
         }
     }
     msr!("S3_0_C12_C12_1", intid as u64); // ICC_EOIR1_EL1

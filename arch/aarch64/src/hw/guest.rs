@@ -225,9 +225,9 @@ impl tessera_core::vdev::IrqLine for GuestIrq {
 /// `g` and `v` are dropped first: entering never returns.
 fn flush_and_enter(g: Arc<Guest>, v: Arc<Vcpu>, ctx: *mut VcpuContext) -> ! {
     {
-        let vgic = g.vgic.lock();
+        let mut vgic = g.vgic.lock();
         // SAFETY: this pCPU has the vCPU loaded; its GIC state is ours.
-        super::vgic::flush(&vgic, v.index, unsafe { &mut *v.gic.get() });
+        super::vgic::flush(&mut vgic, v.index, unsafe { &mut *v.gic.get() });
     }
     arm_ptimer(&v);
     drop(g);
@@ -333,6 +333,12 @@ pub fn run(cpu: usize) -> ! {
                     }
                 }
             }
+            // Not runnable after all (its domain is ending, it is off or
+            // waiting): take it off this pCPU, or the scheduler would count
+            // it as running here while we sleep, and its domain could never
+            // be destroyed.
+            let _ = sched::vcpu_block(unit, now());
+            continue;
         }
         // A domain waiting for another pCPU to let go of its units: look
         // again soon rather than sleep.
@@ -528,10 +534,12 @@ fn wfi(g: &Guest, v: &Arc<Vcpu>) -> Next {
     }
     let ctl = mrs!("cntv_ctl_el0");
     let mut deadline = u64::MAX;
-    // Virtual timer enabled, not masked, not yet fired: it wakes us.
-    if ctl & 0b111 == 0b001 {
+    // Virtual timer enabled and not masked: if it has fired (ISTATUS; its
+    // interrupt waits at EL2 and is injected once we return), resume now;
+    // otherwise it wakes us at its deadline.
+    if ctl & 0b011 == 0b001 {
         let t = mrs!("cntv_cval_el0").wrapping_add(mrs!("cntvoff_el2"));
-        if t <= timer::counter() {
+        if ctl & 0b100 != 0 || t <= timer::counter() {
             return Next::Resume;
         }
         deadline = t;
@@ -543,13 +551,18 @@ fn wfi(g: &Guest, v: &Arc<Vcpu>) -> Next {
         deadline = deadline.min(t);
     }
     // Sleep until the deadline or an interrupt (u64::MAX: interrupt only).
+    // Order matters against kick_vcpu on another pCPU, which injects, then
+    // clears wait_until and wakes: block first, then publish the deadline,
+    // then look for an interrupt once more. Either the waker sees our
+    // deadline and wakes the blocked unit, or we see its interrupt.
+    let _ = sched::vcpu_block(v.unit, now());
     v.wait_until.store(deadline, Ordering::Release);
-    // An interrupt may have arrived since the check: look once more.
     if g.vgic.lock().has_pending(v.index) {
-        v.wait_until.store(0, Ordering::Release);
+        if v.wait_until.swap(0, Ordering::AcqRel) != 0 {
+            let _ = sched::vcpu_wake(v.unit, now());
+        }
         return Next::Resume;
     }
-    let _ = sched::vcpu_block(v.unit, now());
     Next::Reschedule
 }
 
@@ -930,4 +943,94 @@ fn last_domain_ended() {
         return;
     }
     tessera_core::boot::last_domain_ended();
+}
+
+#[linkme::distributed_slice(tessera_core::debugkeys::DEBUG_KEYS)]
+static DUMP_DOMAINS: tessera_core::debugkeys::DebugKey = tessera_core::debugkeys::DebugKey {
+    key: b'q',
+    description: "domains, vCPUs and their interrupts",
+    handler: dump,
+};
+
+fn dump() {
+    tessera_core::info!("'q' pressed: domains");
+    let guests: Vec<Arc<Guest>> = GUESTS.lock().clone();
+    for g in guests {
+        tessera_core::info!(
+            "d{} ({}): {:?}, {} pages",
+            g.dom.id,
+            g.dom.name,
+            g.dom.state(),
+            g.dom.ram_pages()
+        );
+        let vgic = g.vgic.lock();
+        for v in &g.vcpus {
+            let on_cpu = (0..NR_CPUS).find(|&c| {
+                CURRENT[c]
+                    .lock()
+                    .as_ref()
+                    .is_some_and(|(cg, cv)| cg.dom.id == g.dom.id && cv.index == v.index)
+            });
+            let wait = v.wait_until.load(Ordering::Relaxed);
+            let (lrs, _) = vgic.lrs_for(v.index, 16);
+            // SAFETY: a snapshot for a debug dump; a vCPU that is not loaded
+            // has its timer registers saved here and nobody writes them.
+            let (ctl, cval, pc) = unsafe {
+                let c = &*v.ctx.get();
+                (c.el1.cntv_ctl, c.el1.cntv_cval, c.pc)
+            };
+            tessera_core::info!(
+                "  v{}: pc {pc:#x}, vtimer ctl {ctl:#x} cval {cval:#x} (now {:#x})",
+                v.index,
+                timer::counter().wrapping_sub(g.cntvoff)
+            );
+            tessera_core::info!(
+                "  v{}: {}, {}, wait {}, {} interrupts pending/active: {:?}",
+                v.index,
+                if v.power.load(Ordering::Relaxed) == ON {
+                    "on"
+                } else {
+                    "off"
+                },
+                match on_cpu {
+                    Some(c) => alloc::format!("running on CPU{c}"),
+                    None => alloc::string::String::from("not loaded"),
+                },
+                match wait {
+                    0 => alloc::string::String::from("none"),
+                    u64::MAX => alloc::string::String::from("interrupt"),
+                    t => alloc::format!("{t:#x}"),
+                },
+                lrs.len(),
+                lrs.iter()
+                    .map(|e| (e.intid, e.pending, e.active))
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+#[linkme::distributed_slice(tessera_core::debugkeys::DEBUG_KEYS)]
+static DUMP_RUNQ: tessera_core::debugkeys::DebugKey = tessera_core::debugkeys::DebugKey {
+    key: b'r',
+    description: "scheduler: pools, pCPUs and units",
+    handler: dump_runq,
+};
+
+fn dump_runq() {
+    tessera_core::info!("'r' pressed: scheduler");
+    if let Some(core) = sched::get() {
+        let mut out = alloc::string::String::new();
+        let _ = core.dump(&mut out);
+        for line in out.lines() {
+            tessera_core::info!("  {line}");
+        }
+    }
+    let pending: Vec<u16> = PENDING_DESTROY.lock().iter().map(|g| g.dom.id).collect();
+    tessera_core::info!("  domains waiting to be destroyed: {pending:?}");
+    for cpu in 0..NR_CPUS {
+        if let Some((g, v)) = CURRENT[cpu].lock().as_ref() {
+            tessera_core::info!("  CPU{cpu} has d{}v{} loaded", g.dom.id, v.index);
+        }
+    }
 }

@@ -170,6 +170,10 @@ impl Hal for Aarch64 {
         super::guest::run(percpu::this_cpu_index())
     }
 
+    fn enable_device_irq(&self, intid: u32) -> Result<(), HalError> {
+        gicv3::enable_spi(intid)
+    }
+
     fn debug_console(&self) -> Option<fn(&[u8])> {
         config::TESTING.then_some(semihosting::write as fn(&[u8]))
     }

@@ -53,9 +53,9 @@ fn read_lr(n: usize) -> u64 {
 /// Before entering the guest: its most urgent interrupts into the list
 /// registers, an underflow maintenance interrupt when some did not fit,
 /// and its virtual CPU interface state.
-pub fn flush(vgic: &Vgic, vcpu: usize, st: &mut GicCpuState) {
+pub fn flush(vgic: &mut Vgic, vcpu: usize, st: &mut GicCpuState) {
     let n = nr_lrs().min(16);
-    let (lrs, overflow) = vgic.lrs_for(vcpu, n);
+    let (lrs, overflow) = vgic.load_lrs(vcpu, n);
     for (i, e) in lrs.iter().enumerate() {
         write_lr(i, e.encode());
     }

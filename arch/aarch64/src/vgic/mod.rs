@@ -27,6 +27,9 @@ pub struct IrqState {
     pub edge: bool,
     /// vCPU an SPI goes to (GICD_IROUTER); private interrupts ignore it.
     pub target: u16,
+    /// The pending latch is in a list register right now (it comes back
+    /// if the guest has not taken the interrupt by the next exit).
+    pub latch_in_lr: bool,
 }
 
 impl IrqState {
@@ -221,6 +224,24 @@ impl Vgic {
         (all, overflow)
     }
 
+    /// Like [`Vgic::lrs_for`], and moves the pending state of what it
+    /// returns into the list registers: the latch is cleared here and set
+    /// again by [`Vgic::fold`] if the guest has not taken it. An injection
+    /// that arrives while the interrupt sits in a list register sets the
+    /// latch anew and so is never lost when the guest completes the first.
+    pub fn load_lrs(&mut self, vcpu: usize, nr_lrs: usize) -> (Vec<LrEntry>, bool) {
+        let (lrs, overflow) = self.lrs_for(vcpu, nr_lrs);
+        for e in &lrs {
+            if e.pending {
+                if let Some(s) = self.irq_mut(vcpu, e.intid) {
+                    s.latch_in_lr = s.pending_latch;
+                    s.pending_latch = false;
+                }
+            }
+        }
+        (lrs, overflow)
+    }
+
     /// Takes back a list register after the guest ran: what it acknowledged,
     /// completed or left pending.
     pub fn fold(&mut self, vcpu: usize, lr: u64) {
@@ -229,11 +250,12 @@ impl Vgic {
             return;
         };
         s.active = active;
-        if !pending {
-            // Acknowledged (or completed): the latch is consumed; a level
-            // line still high makes it pending again by itself.
-            s.pending_latch = false;
+        if pending && s.latch_in_lr {
+            // Not taken yet: the latched pending state comes back out of the
+            // LR (a level interrupt pending only by its line needs nothing).
+            s.pending_latch = true;
         }
+        s.latch_in_lr = false;
     }
 
     /// Sends SGI `intid` from `from` to the vCPUs in `targets`; returns
@@ -308,7 +330,7 @@ mod tests {
             s.priority = prio;
             assert_eq!(g.inject(0, i), Some(0));
         }
-        let (lrs, overflow) = g.lrs_for(0, 4);
+        let (lrs, overflow) = g.load_lrs(0, 4);
         assert!(overflow);
         assert_eq!(
             lrs.iter().map(|e| e.intid).collect::<Vec<_>>(),
@@ -333,13 +355,65 @@ mod tests {
     }
 
     #[test]
+    fn an_sgi_sent_again_while_in_a_list_register_is_not_lost() {
+        let mut g = Vgic::new(2, 32);
+        g.ctlr = 2;
+        g.irq_mut(1, 5).unwrap().enabled = true;
+        g.inject(1, 5);
+        let (lrs, _) = g.load_lrs(1, 4);
+        assert_eq!(lrs.len(), 1);
+        // vCPU 0 sends it again while vCPU 1 runs with it in an LR...
+        g.inject(1, 5);
+        // ...and vCPU 1 completes the first one.
+        g.fold(
+            1,
+            LrEntry {
+                pending: false,
+                active: false,
+                ..lrs[0]
+            }
+            .encode(),
+        );
+        assert!(g.has_pending(1), "the second SGI survives");
+        // One not taken at all comes back pending too.
+        let (lrs, _) = g.load_lrs(1, 4);
+        g.fold(1, lrs[0].encode());
+        assert!(g.has_pending(1));
+        let (lrs, _) = g.load_lrs(1, 4);
+        g.fold(
+            1,
+            LrEntry {
+                pending: false,
+                active: false,
+                ..lrs[0]
+            }
+            .encode(),
+        );
+        assert!(!g.has_pending(1), "taken once, gone");
+    }
+
+    #[test]
+    fn an_injected_level_interrupt_not_yet_taken_survives_an_exit() {
+        // The virtual timer PPI is level-sensitive but injected as a latch
+        // (its line is the timer's condition, masked at EL2 when it fires).
+        let mut g = Vgic::new(1, 32);
+        g.ctlr = 2;
+        g.irq_mut(0, 27).unwrap().enabled = true;
+        g.inject(0, 27);
+        let (lrs, _) = g.load_lrs(0, 4);
+        // The guest had interrupts masked: the LR comes back still pending.
+        g.fold(0, lrs[0].encode());
+        assert!(g.has_pending(0), "not lost");
+    }
+
+    #[test]
     fn level_lines_stay_pending_until_dropped_and_disabled_ones_wait() {
         let mut g = Vgic::new(1, 32);
         g.ctlr = 2;
         assert_eq!(g.set_line(0, 32, true), None, "not enabled yet");
         g.irq_mut(0, 32).unwrap().enabled = true;
         assert!(g.has_pending(0));
-        let (lrs, _) = g.lrs_for(0, 4);
+        let (lrs, _) = g.load_lrs(0, 4);
         assert!(lrs[0].eoi, "level interrupts ask for EOI maintenance");
         g.fold(
             0,

@@ -1,5 +1,7 @@
 //! Arm PL011 UART (ARM DDI 0183) as the hypervisor console: polled
-//! transmit (early console and console), polled receive. Register access
+//! transmit (early console and console), polled receive, and an interrupt
+//! path (receive and transmit rings) for the `Uart` trait's interrupt
+//! methods, the reference for the other UART plugins. Register access
 //! goes through core's safe `Mmio`, so this crate has no unsafe code and is
 //! tested against a register-level model of the device.
 #![no_std]
@@ -10,10 +12,11 @@ extern crate alloc;
 use alloc::boxed::Box;
 
 use linkme::distributed_slice;
+use spin::Mutex;
 use tessera_core::fdt::Node;
 use tessera_core::hal::{Mmio, MmioRegion};
 use tessera_core::registry::{Plugin, Status, SupportRow, PLUGINS};
-use tessera_core::uart::{Uart, UartDriver, UartError, UART_DRIVERS};
+use tessera_core::uart::{interrupt_intid, Uart, UartDriver, UartError, UART_DRIVERS};
 
 mod regs {
     pub const DR: usize = 0x000;
@@ -22,7 +25,13 @@ mod regs {
     pub const FBRD: usize = 0x028;
     pub const LCR_H: usize = 0x02c;
     pub const CR: usize = 0x030;
+    /// Interrupt FIFO level select: TX level in [2:0], RX level in [5:3].
+    pub const IFLS: usize = 0x034;
     pub const IMSC: usize = 0x038;
+    /// Raw interrupt status (read by the test model; the driver uses MIS).
+    #[allow(dead_code)]
+    pub const RIS: usize = 0x03c;
+    pub const MIS: usize = 0x040;
     pub const ICR: usize = 0x044;
 
     pub const FR_BUSY: u32 = 1 << 3;
@@ -35,6 +44,61 @@ mod regs {
     pub const CR_RXE: u32 = 1 << 9;
     /// Receive errors reported in DR[11:8] (framing, parity, break, overrun).
     pub const DR_ERRORS: u32 = 0xf00;
+    /// Interrupt bits of IMSC, RIS, MIS and ICR.
+    pub const INT_RX: u32 = 1 << 4;
+    pub const INT_TX: u32 = 1 << 5;
+    pub const INT_RT: u32 = 1 << 6;
+    /// Framing, parity, break and overrun error interrupts.
+    pub const INT_ERRORS: u32 = 0xf << 7;
+    pub const INT_ALL: u32 = 0x7ff;
+    /// Both FIFO levels at 1/2 (16 of 32 bytes): the reset value.
+    pub const IFLS_HALF: u32 = (0b010 << 3) | 0b010;
+}
+
+/// FIFO depth (PL011 r1p5: 32 bytes).
+const FIFO_DEPTH: usize = 32;
+/// Bytes of the receive and transmit rings.
+pub const RING_SIZE: usize = 256;
+
+/// A fixed ring of bytes; no heap, so the IRQ path never allocates.
+struct Ring {
+    buf: [u8; RING_SIZE],
+    head: usize,
+    len: usize,
+}
+
+impl Ring {
+    const fn new() -> Self {
+        Ring {
+            buf: [0; RING_SIZE],
+            head: 0,
+            len: 0,
+        }
+    }
+    fn push(&mut self, b: u8) -> bool {
+        if self.len == RING_SIZE {
+            return false;
+        }
+        self.buf[(self.head + self.len) % RING_SIZE] = b;
+        self.len += 1;
+        true
+    }
+    fn pop(&mut self) -> Option<u8> {
+        if self.len == 0 {
+            return None;
+        }
+        let b = self.buf[self.head];
+        self.head = (self.head + 1) % RING_SIZE;
+        self.len -= 1;
+        Some(b)
+    }
+}
+
+struct IrqState {
+    on: bool,
+    rx: Ring,
+    tx: Ring,
+    rx_dropped: u32,
 }
 
 /// Waits while the transmit FIFO is full, then writes. Bounded: a UART
@@ -55,6 +119,8 @@ fn putc_raw(r: &dyn Mmio, byte: u8) {
 pub struct Pl011<M: Mmio> {
     regs: M,
     base: u64,
+    irq: Option<u32>,
+    st: Mutex<IrqState>,
 }
 
 impl<M: Mmio> Pl011<M> {
@@ -76,7 +142,53 @@ impl<M: Mmio> Pl011<M> {
         regs.write32(regs::IMSC, 0);
         regs.write32(regs::ICR, 0x7ff);
         regs.write32(regs::CR, regs::CR_UARTEN | regs::CR_TXE | regs::CR_RXE);
-        Pl011 { regs, base }
+        Pl011 {
+            regs,
+            base,
+            irq: None,
+            st: Mutex::new(IrqState {
+                on: false,
+                rx: Ring::new(),
+                tx: Ring::new(),
+                rx_dropped: 0,
+            }),
+        }
+    }
+
+    /// The same UART with the INTID its node's `interrupts` names.
+    pub fn with_irq(mut self, irq: Option<u32>) -> Self {
+        self.irq = irq;
+        self
+    }
+
+    /// Received bytes lost because the receive ring was full.
+    pub fn rx_dropped(&self) -> u32 {
+        self.st.lock().rx_dropped
+    }
+
+    /// Fills the transmit FIFO from the ring while it has room. The PL011
+    /// raises TXRIS only when the FIFO level drops through the trigger, so
+    /// the first bytes are written here rather than waiting for an
+    /// interrupt; TXIM stays unmasked while bytes remain.
+    fn refill_tx(&self, st: &mut IrqState) {
+        let r = &self.regs;
+        for _ in 0..FIFO_DEPTH {
+            if st.tx.len == 0 || r.read32(regs::FR) & regs::FR_TXFF != 0 {
+                break;
+            }
+            if let Some(b) = st.tx.pop() {
+                r.write32(regs::DR, b as u32);
+            }
+        }
+        let imsc = r.read32(regs::IMSC);
+        let want = if st.tx.len == 0 {
+            imsc & !regs::INT_TX
+        } else {
+            imsc | regs::INT_TX
+        };
+        if want != imsc {
+            r.write32(regs::IMSC, want);
+        }
     }
 }
 
@@ -85,6 +197,14 @@ impl<M: Mmio> Uart for Pl011<M> {
         putc_raw(&self.regs, byte);
     }
     fn getc(&self) -> Option<u8> {
+        {
+            let mut st = self.st.lock();
+            if st.on {
+                if let Some(b) = st.rx.pop() {
+                    return Some(b);
+                }
+            }
+        }
         if self.regs.read32(regs::FR) & regs::FR_RXFE != 0 {
             return None;
         }
@@ -102,6 +222,72 @@ impl<M: Mmio> Uart for Pl011<M> {
     }
     fn base(&self) -> u64 {
         self.base
+    }
+    fn irq(&self) -> Option<u32> {
+        self.irq
+    }
+    fn enable_irqs(&self) -> bool {
+        if self.irq.is_none() {
+            return false;
+        }
+        let mut st = self.st.lock();
+        st.on = true;
+        self.regs.write32(regs::IFLS, regs::IFLS_HALF);
+        self.regs.write32(regs::ICR, regs::INT_ALL);
+        self.regs
+            .write32(regs::IMSC, regs::INT_RX | regs::INT_RT | regs::INT_ERRORS);
+        true
+    }
+    fn disable_irqs(&self) {
+        let mut st = self.st.lock();
+        st.on = false;
+        st.tx.len = 0;
+        self.regs.write32(regs::IMSC, 0);
+        self.regs.write32(regs::ICR, regs::INT_ALL);
+    }
+    fn handle_irq(&self) {
+        let mut st = self.st.lock();
+        if !st.on {
+            return;
+        }
+        let r = &self.regs;
+        for _ in 0..16 {
+            let mis = r.read32(regs::MIS);
+            if mis == 0 {
+                break;
+            }
+            // Acknowledge first: RX stays asserted while the FIFO is at
+            // its level anyway, and an edge that comes while the FIFOs are
+            // serviced is not lost.
+            r.write32(regs::ICR, mis);
+            if mis & (regs::INT_RX | regs::INT_RT | regs::INT_ERRORS) != 0 {
+                for _ in 0..FIFO_DEPTH {
+                    if r.read32(regs::FR) & regs::FR_RXFE != 0 {
+                        break;
+                    }
+                    let dr = r.read32(regs::DR);
+                    if dr & regs::DR_ERRORS == 0 && !st.rx.push(dr as u8) {
+                        st.rx_dropped += 1;
+                    }
+                }
+            }
+            if mis & regs::INT_TX != 0 {
+                self.refill_tx(&mut st);
+            }
+        }
+    }
+    fn queue_tx(&self, bytes: &[u8]) -> usize {
+        let mut st = self.st.lock();
+        if !st.on {
+            drop(st);
+            for &b in bytes {
+                self.putc(b);
+            }
+            return bytes.len();
+        }
+        let n = bytes.iter().take_while(|&&b| st.tx.push(b)).count();
+        self.refill_tx(&mut st);
+        n
     }
 }
 
@@ -133,7 +319,8 @@ fn probe(
     // setup today: a PL011 that is not already enabled is programmed only
     // when the node gives `clock-frequency`.
     let clk = node.property("clock-frequency").and_then(|p| p.as_u32());
-    Ok(Box::new(Pl011::new(regs, base, clk, baud)))
+    let irq = interrupt_intid(node)?;
+    Ok(Box::new(Pl011::new(regs, base, clk, baud).with_irq(irq)))
 }
 
 #[distributed_slice(UART_DRIVERS)]
@@ -156,8 +343,12 @@ static PLUGIN: Plugin = Plugin {
         feature: "Host serial console",
         qualifier: Some("PL011 UART (ARM)"),
         status: Status::Experimental,
-        tests: &["scenario:boot-banner", "unit:tessera-uart-pl011::tests::model_sees_8n1_output_and_input"],
-        note: "Polled output and input on QEMU virt; interrupt-driven I/O, focus switching and debug keys are not done yet.",
+        tests: &[
+            "scenario:boot-banner",
+            "unit:tessera-uart-pl011::tests::model_sees_8n1_output_and_input",
+            "unit:tessera-uart-pl011::tests::irq_drains_rx_into_the_ring_and_refills_tx",
+        ],
+        note: "Polled output and input on QEMU virt; the interrupt path (RX/TX rings) is tested against a register model only, and the console does not use it yet; focus switching and debug keys are not done yet.",
     }],
     init: None,
 };
@@ -171,7 +362,10 @@ mod tests {
     use std::vec::Vec;
 
     /// A register-level model of the PL011: 32-entry FIFOs, FR status bits
-    /// from FIFO levels, CR gating of TX and RX.
+    /// from FIFO levels, CR gating of TX and RX; RXRIS while the receive
+    /// FIFO is at its IFLS level, RTRIS on a receive timeout, TXRIS when
+    /// the transmit FIFO drains through its level (cleared by ICR or by
+    /// filling above it), MIS = RIS & IMSC.
     #[derive(Default)]
     struct Model {
         s: Mutex<State>,
@@ -183,6 +377,9 @@ mod tests {
         ibrd: u32,
         fbrd: u32,
         imsc: u32,
+        ifls: u32,
+        /// Latched RTRIS/TXRIS (RXRIS is a level, computed).
+        ris: u32,
         tx: Vec<u8>,
         tx_fifo_busy: usize,
         rx: VecDeque<u32>,
@@ -207,6 +404,9 @@ mod tests {
                 regs::IBRD => s.ibrd,
                 regs::FBRD => s.fbrd,
                 regs::IMSC => s.imsc,
+                regs::IFLS => s.ifls,
+                regs::RIS => s.ris(),
+                regs::MIS => s.ris() & s.imsc,
                 _ => 0,
             }
         }
@@ -219,12 +419,17 @@ mod tests {
                         s.tx.push(v as u8);
                     }
                     s.tx_fifo_busy += 1;
+                    if s.tx_fifo_busy > s.tx_level() {
+                        s.ris &= !regs::INT_TX;
+                    }
                 }
                 regs::CR => s.cr = v,
                 regs::LCR_H => s.lcr_h = v,
                 regs::IBRD => s.ibrd = v,
                 regs::FBRD => s.fbrd = v,
-                regs::IMSC => s.imsc = v,
+                regs::IMSC => s.imsc = v & regs::INT_ALL,
+                regs::IFLS => s.ifls = v & 0x3f,
+                regs::ICR => s.ris &= !v,
                 _ => {}
             }
         }
@@ -239,13 +444,43 @@ mod tests {
         }
     }
 
+    impl State {
+        /// IFLS levels: 1/8, 1/4, 1/2, 3/4, 7/8 of 32.
+        fn level(code: u32) -> usize {
+            [4, 8, 16, 24, 28][(code as usize).min(4)]
+        }
+        fn tx_level(&self) -> usize {
+            Self::level(self.ifls & 7)
+        }
+        fn ris(&self) -> u32 {
+            let mut v = self.ris;
+            if self.rx.len() >= Self::level((self.ifls >> 3) & 7) {
+                v |= regs::INT_RX;
+            }
+            v
+        }
+        /// The transmitter sends one byte from the FIFO.
+        fn send_one(&mut self) {
+            if self.tx_fifo_busy > 0 {
+                self.tx_fifo_busy -= 1;
+                if self.tx_fifo_busy == self.tx_level() {
+                    self.ris |= regs::INT_TX;
+                }
+            }
+        }
+    }
+
     /// Reads of DR pop the RX FIFO: modelled by a wrapper so read32 can
     /// mutate.
     struct WithRx<'a>(&'a Model);
     impl Mmio for WithRx<'_> {
         fn read32(&self, off: usize) -> u32 {
             if off == regs::DR {
-                return self.0.s.lock().unwrap().rx.pop_front().unwrap_or(0);
+                let mut s = self.0.s.lock().unwrap();
+                if s.rx.len() <= 1 {
+                    s.ris &= !regs::INT_RT; // cleared once the FIFO is empty
+                }
+                return s.rx.pop_front().unwrap_or(0);
             }
             self.0.read32(off)
         }
@@ -288,6 +523,63 @@ mod tests {
         assert_eq!(u.getc(), None, "a byte with a framing error is dropped");
         assert_eq!(u.getc(), Some(b'c'));
         assert_eq!(u.getc(), None);
+    }
+
+    #[test]
+    fn irq_drains_rx_into_the_ring_and_refills_tx() {
+        let m = Model::default();
+        let u = Pl011::new(WithRx(&m), 0x900_0000, None, None).with_irq(Some(33));
+        assert_eq!(u.irq(), Some(33));
+        assert!(u.enable_irqs());
+        let mis = || m.read32(regs::MIS);
+        assert_eq!(
+            m.s.lock().unwrap().imsc,
+            regs::INT_RX | regs::INT_RT | regs::INT_ERRORS
+        );
+        assert_eq!(mis(), 0);
+        // Three bytes, below the 16-byte level: the receive timeout.
+        m.s.lock()
+            .unwrap()
+            .rx
+            .extend([b'a' as u32, 0x400 | b'x' as u32, b'b' as u32]);
+        assert_eq!(mis(), 0);
+        m.s.lock().unwrap().ris |= regs::INT_RT;
+        u.handle_irq();
+        assert_eq!(mis(), 0);
+        // Twenty bytes: at the level.
+        m.s.lock()
+            .unwrap()
+            .rx
+            .extend((0..20).map(|i| b'0' as u32 + i));
+        assert_eq!(mis(), regs::INT_RX);
+        u.handle_irq();
+        assert_eq!(mis(), 0);
+        let got: Vec<u8> = core::iter::from_fn(|| u.getc()).collect();
+        assert_eq!(&got[..2], b"ab", "the byte with a framing error is dropped");
+        assert_eq!(got.len(), 22);
+
+        // 100 bytes: 32 primed into the FIFO, TXRIS refills the rest.
+        let msg: Vec<u8> = (0..100).collect();
+        assert_eq!(u.queue_tx(&msg), 100);
+        assert_eq!(m.s.lock().unwrap().tx_fifo_busy, 32);
+        assert_ne!(m.s.lock().unwrap().imsc & regs::INT_TX, 0);
+        for _ in 0..500 {
+            if mis() != 0 {
+                u.handle_irq();
+            } else {
+                m.s.lock().unwrap().send_one();
+            }
+        }
+        let s = m.s.lock().unwrap();
+        assert_eq!(s.tx, msg);
+        assert_eq!(
+            s.imsc & regs::INT_TX,
+            0,
+            "TXIM masked once the ring is empty"
+        );
+        drop(s);
+        u.disable_irqs();
+        assert_eq!(m.s.lock().unwrap().imsc, 0);
     }
 
     #[test]

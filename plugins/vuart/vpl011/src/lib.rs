@@ -49,7 +49,7 @@ mod regs {
 /// Receive FIFO depth.
 const RX_FIFO: usize = 32;
 /// A line longer than this is printed in pieces.
-const LINE_MAX: usize = 128;
+const LINE_MAX: usize = 256;
 
 struct State {
     /// The interrupt line's current level (RIS & IMSC != 0).

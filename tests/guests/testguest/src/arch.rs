@@ -25,7 +25,7 @@ macro_rules! msr {
     ($reg:literal, $v:expr) => {{
         let v: u64 = $v;
         // SAFETY: only used for EL1 registers whose effects the caller owns
-        // (vector base, virtual timer).
+        // (vector base, virtual timer, GIC CPU interface configuration).
         unsafe {
             core::arch::asm!(concat!("msr ", $reg, ", {}"), "isb", in(reg) v,
                              options(nostack, preserves_flags));
@@ -64,10 +64,69 @@ pub fn unmask_serror() {
     unsafe { core::arch::asm!("msr daifclr, #4", "isb", options(nomem, nostack)) }
 }
 
-/// Masks IRQs at PSTATE (DAIF.I).
+/// Masks IRQs at PSTATE (DAIF.I). Not `nomem`: the IRQ handler writes
+/// memory, so accesses must not move across the mask/unmask points.
 pub fn mask_irq() {
     // SAFETY: only changes PSTATE.I.
-    unsafe { core::arch::asm!("msr daifset, #2", "isb", options(nomem, nostack)) }
+    unsafe { core::arch::asm!("msr daifset, #2", "isb", options(nostack)) }
+}
+
+/// Unmasks IRQs at PSTATE (DAIF.I): pending interrupts are taken here.
+pub fn unmask_irq() {
+    // SAFETY: only changes PSTATE.I; the vectors are installed and the
+    // IRQ path (exc.rs -> gic::on_irq) saves and restores all registers.
+    unsafe { core::arch::asm!("msr daifclr, #2", "isb", options(nostack)) }
+}
+
+/// Configures this vCPU's GICv3 CPU interface: ICC_SRE_EL1.SRE = 1,
+/// ICC_PMR_EL1 = 0xff (nothing masked by priority), ICC_BPR1_EL1 = 0,
+/// ICC_CTLR_EL1.EOImode = 0 (EOIR drops priority and deactivates),
+/// ICC_IGRPEN1_EL1 = 1. Returns ICC_SRE_EL1 as read back.
+pub fn icc_init() -> u64 {
+    let sre: u64;
+    // SAFETY: only this vCPU's interrupt delivery changes, which the
+    // interrupt checks own; no memory is touched.
+    unsafe {
+        core::arch::asm!(
+            "mrs {t}, icc_sre_el1", "orr {t}, {t}, #1", "msr icc_sre_el1, {t}", "isb",
+            "mov {u}, #0xff", "msr icc_pmr_el1, {u}", "msr icc_bpr1_el1, xzr",
+            "mrs {u}, icc_ctlr_el1", "bic {u}, {u}, #2", "msr icc_ctlr_el1, {u}",
+            "mov {u}, #1", "msr icc_igrpen1_el1, {u}", "isb", "mrs {t}, icc_sre_el1",
+            t = out(reg) sre, u = out(reg) _, options(nomem, nostack, preserves_flags));
+    }
+    sre
+}
+
+/// ICC_IAR1_EL1: acknowledges the highest-priority pending group-1
+/// interrupt (INTID in [23:0], 1023 when none).
+pub fn icc_iar1() -> u64 {
+    let v: u64;
+    // SAFETY: acknowledging changes GIC state only, which the IRQ handler
+    // owns; ordered against memory (no `nomem`).
+    unsafe { core::arch::asm!("mrs {}, icc_iar1_el1", out(reg) v, options(nostack)) }
+    v
+}
+
+/// ICC_EOIR1_EL1: ends the interrupt `iar` (priority drop + deactivate).
+pub fn icc_eoir1(iar: u64) {
+    // SAFETY: as for icc_iar1.
+    unsafe { core::arch::asm!("msr icc_eoir1_el1, {}", "isb", in(reg) iar, options(nostack)) }
+}
+
+/// ICC_HPPIR1_EL1: the highest-priority pending group-1 INTID (no effect).
+pub fn icc_hppir1() -> u64 {
+    let v: u64;
+    // SAFETY: a read without side effects.
+    unsafe { core::arch::asm!("mrs {}, icc_hppir1_el1", out(reg) v, options(nostack)) }
+    v
+}
+
+/// ICC_SGI1R_EL1: sends a group-1 SGI. The DSB makes earlier stores
+/// visible to the target first (it may read them in its handler).
+pub fn icc_sgi1r(v: u64) {
+    // SAFETY: raises an interrupt at vCPUs of this domain only (the target
+    // fields come from the domain's own MPIDRs); no memory is touched.
+    unsafe { core::arch::asm!("dsb ish", "msr icc_sgi1r_el1, {}", "isb", in(reg) v, options(nostack)) }
 }
 
 pub fn daif() -> u64 {

@@ -236,6 +236,9 @@ static SEC_OFF_RET: AtomicU64 = AtomicU64::new(0);
 /// The second vCPU's Rust entry (from boot.rs): report, then CPU_OFF.
 #[no_mangle]
 extern "C" fn testguest_secondary(ctx: u64) -> ! {
+    if ctx == crate::gic::SECONDARY_CTX {
+        crate::gic::secondary();
+    }
     SEC_MPIDR.store(arch::mpidr(), Relaxed);
     SEC_SCTLR.store(mrs!("sctlr_el1"), Relaxed);
     SEC_EL.store(arch::current_el(), Relaxed);
@@ -253,7 +256,7 @@ extern "C" fn testguest_secondary(ctx: u64) -> ! {
 }
 
 /// Waits up to `ms` for AFFINITY_INFO(target) to return `want`.
-fn wait_affinity(target: u64, want: u64, ms: u64) -> Result<(), i64> {
+pub fn wait_affinity(target: u64, want: u64, ms: u64) -> Result<(), i64> {
     let end = deadline_ms(ms);
     let mut last = -99i64;
     while !past(end) {

@@ -127,6 +127,11 @@ const KIND_NAMES: [&str; 4] = ["sync", "irq", "fiq", "serror"];
 /// Called by the vector assembly with the saved frame.
 #[no_mangle]
 extern "C" fn testguest_exception(f: &mut Frame) {
+    // IRQs once the interrupt checks armed the GIC: their handler, on
+    // either vCPU (before DEPTH, which is shared by both).
+    if f.kind & 3 == 1 && crate::gic::armed() {
+        return crate::gic::on_irq();
+    }
     let depth = DEPTH.load(Relaxed);
     if depth > 0 {
         // A fault while handling a fault: say so as simply as possible.

@@ -15,6 +15,7 @@ mod boot;
 mod checks;
 mod exc;
 mod fdt;
+mod gic;
 mod mmio;
 mod out;
 mod psci;
@@ -174,8 +175,18 @@ extern "C" fn testguest_main(dtb: u64, base: u64) -> ! {
         finish();
     }
     match env.mode() {
-        b"normal" => checks::run(&env),
-        b"attack" => attack::run(&env),
+        b"normal" => {
+            checks::run(&env);
+            if env.arg("irq") == Some(b"1") && gic::present(&env) {
+                gic::run(&env);
+            }
+        }
+        b"irq" => gic::run(&env),
+        b"attack" => {
+            attack::run(&env);
+            gic::hostile(&env);
+        }
+        b"gic-attack" => gic::attack_alone(&env),
         b"crash" => attack::crash(&env),
         b"reset" => {
             say!("resetting now");

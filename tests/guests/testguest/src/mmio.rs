@@ -2,9 +2,10 @@
 
 /// Reads a 32-bit device register.
 pub fn read32(addr: u64) -> u32 {
-    // SAFETY: only called with the base of the UART the device tree (or the
-    // Xen guest layout) names plus a register offset; 4-byte aligned. If the
-    // address is not mapped, the access faults into our own vectors.
+    // SAFETY: only called with the base of the UART or of the GIC
+    // distributor / a redistributor frame the device tree (or the Xen guest
+    // layout) names plus a register offset; 4-byte aligned. If the address
+    // is not mapped, the access faults into our own vectors.
     unsafe { core::ptr::read_volatile(addr as usize as *const u32) }
 }
 
