@@ -2,17 +2,21 @@
 
 /// Reads a 32-bit device register.
 pub fn read32(addr: u64) -> u32 {
+    let v: u32;
     // SAFETY: only called with the base of the UART or of the GIC
     // distributor / a redistributor frame the device tree (or the Xen guest
     // layout) names plus a register offset; 4-byte aligned. If the address
-    // is not mapped, the access faults into our own vectors.
-    unsafe { core::ptr::read_volatile(addr as usize as *const u32) }
+    // is not mapped, the access faults into our own vectors. A plain `ldr`
+    // with no writeback: read_volatile may compile to a pre-indexed form,
+    // which gives the hypervisor no syndrome to emulate it from.
+    unsafe { core::arch::asm!("ldr {v:w}, [{a}]", a = in(reg) addr, v = out(reg) v, options(nostack, readonly)) };
+    v
 }
 
 /// Writes a 32-bit device register.
 pub fn write32(addr: u64, v: u32) {
-    // SAFETY: as for read32.
-    unsafe { core::ptr::write_volatile(addr as usize as *mut u32, v) }
+    // SAFETY: as for read32 (a plain `str`, no writeback).
+    unsafe { core::arch::asm!("str {v:w}, [{a}]", a = in(reg) addr, v = in(reg) v, options(nostack)) };
 }
 
 /// Largest device tree we accept (the arm64 boot protocol's limit).
