@@ -245,9 +245,17 @@ fn ptimer_deadline(v: &Vcpu) -> Option<u64> {
 
 /// While the guest runs, the hypervisor timer watches its physical timer.
 fn arm_ptimer(v: &Vcpu) {
-    if let Some(t) = ptimer_deadline(v) {
-        timer::arm_at(t.max(timer::counter() + 1));
+    let cpu = percpu::this_cpu_index();
+    let sched_deadline = sched::next_timer(cpu).map(ns_to_counter);
+    match [ptimer_deadline(v), sched_deadline].into_iter().flatten().min() {
+        Some(t) => timer::arm_at(t.max(timer::counter() + 1)),
+        None => timer::disarm(),
     }
+}
+
+/// The scheduler's clock (ns since boot, `now()`) as a counter value.
+fn ns_to_counter(ns: u64) -> u64 {
+    timer::ns_to_ticks(ns)
 }
 
 /// Raises PPI 30 when the emulated physical timer is due.
@@ -308,6 +316,9 @@ fn wake_expired() -> Option<u64> {
 pub fn run(cpu: usize) -> ! {
     loop {
         let next_deadline = wake_expired();
+        // Slices that ended and the policy's own timers (credit's tick,
+        // RTDS replenishments) before deciding.
+        kick(sched::timer_interrupt(cpu, now()));
         let d = sched::schedule(cpu, now());
         if reap() {
             continue; // look again: that may have been the last domain
@@ -321,9 +332,6 @@ pub fn run(cpu: usize) -> ! {
                     if !loaded.1 && g.dom.state() == tessera_core::domain::DomainState::Running {
                         loaded.0 += 1;
                         drop(loaded);
-                        if let Some(slice) = d.slice_ns {
-                            timer::arm_at(timer::counter() + timer::ns_to_ticks(slice));
-                        }
                         let ctx = v.ctx.get();
                         *CURRENT[cpu].lock() = Some((g.clone(), v.clone()));
                         // SAFETY: the scheduler gave this unit to this pCPU
@@ -348,10 +356,10 @@ pub fn run(cpu: usize) -> ! {
             let soon = timer::counter() + timer::ns_to_ticks(100_000);
             Some(next_deadline.map_or(soon, |t| t.min(soon)))
         };
-        match (next_deadline, d.slice_ns) {
-            (Some(t), _) => timer::arm_at(t),
-            (None, Some(slice)) => timer::arm_at(timer::counter() + timer::ns_to_ticks(slice)),
-            (None, None) => timer::disarm(),
+        let sched_deadline = sched::next_timer(cpu).map(ns_to_counter);
+        match [next_deadline, sched_deadline].into_iter().flatten().min() {
+            Some(t) => timer::arm_at(t),
+            None => timer::disarm(),
         }
         sysreg::wait_for_interrupt();
     }
@@ -388,7 +396,12 @@ extern "C" fn tessera_guest_exit(ctx: *mut VcpuContext, kind: u64) -> ! {
                 IrqEvent::VirtualTimer => {
                     g.vgic.lock().inject(v.index, 27);
                 }
-                IrqEvent::HypTimer => check_ptimer(&g, &v),
+                IrqEvent::HypTimer => {
+                    check_ptimer(&g, &v);
+                    // A slice may have ended: the exit path below unloads
+                    // this vCPU when the scheduler wants this pCPU back.
+                    kick(sched::timer_interrupt(cpu, now()));
+                }
                 IrqEvent::Maintenance | IrqEvent::None => {}
             }
             Next::Resume

@@ -337,9 +337,10 @@ static PLUGIN: Plugin = Plugin {
             "unit:tessera-sched-arinc653::tests::a_blocked_units_window_idles",
             "unit:tessera-sched-arinc653::tests::a_wrong_schedule_fails_the_window_check",
             "unit:tessera-sched-arinc653::tests::multi_vcpu_domains_are_refused",
+            "scenario:sched-arinc653",
         ],
         note: "Major frame of fixed windows on the pool's first pCPU, single-vCPU domains \
-               only; tested in the host simulator only. The schedule comes with the units or \
+               only; tested in the host simulator and on QEMU. The schedule comes with the units or \
                the descriptor; no toolstack putinfo yet.",
     }],
     init: None,

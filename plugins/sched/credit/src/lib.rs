@@ -953,6 +953,7 @@ static PLUGIN: Plugin = Plugin {
             "unit:tessera-sched-credit::tests::nobody_starves",
             "unit:tessera-sched-credit::tests::waking_units_are_boosted",
             "unit:tessera-sched-credit::tests::idle_pcpus_steal_work",
+            "scenario:sched-credit",
         ],
         note: "Weights, caps (parking at accounting as Xen), BOOST on wake, UNDER/OVER, \
                30 ms slice, 10 ms tick, rate limit, work stealing; tested in the host \

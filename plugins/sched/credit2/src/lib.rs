@@ -1349,10 +1349,11 @@ static PLUGIN: Plugin = Plugin {
             "unit:tessera-sched-credit2::tests::nobody_starves",
             "unit:tessera-sched-credit2::tests::waking_units_run_soon",
             "unit:tessera-sched-credit2::tests::load_balancing_evens_out_runqueues",
+            "scenario:sched-credit2",
+            "scenario:linux-credit2-overcommit",
         ],
         note: "Credits, runqueues (credit2_runqueue=, flat topology), rate limit, load \
-               balancing, weights, caps by budget replenishment; tested in the host simulator \
-               only. No toolstack adjustment, no SMT awareness.",
+               balancing, weights, caps by budget replenishment; tested in the host simulator and on QEMU. No toolstack adjustment, no SMT awareness.",
     }],
     init: None,
 };

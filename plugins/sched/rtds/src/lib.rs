@@ -539,9 +539,10 @@ static PLUGIN: Plugin = Plugin {
             "unit:tessera-sched-rtds::tests::global_edf_misses_deadlines_above_the_bound",
             "unit:tessera-sched-rtds::tests::unused_budget_is_kept_until_the_period_ends",
             "unit:tessera-sched-rtds::tests::bad_parameters_are_refused",
+            "scenario:sched-rtds",
         ],
         note: "Period/budget per vCPU (10 ms/4 ms default), extratime, global EDF, \
-               deferrable servers, replenishment timer; tested in the host simulator only. \
+               deferrable servers, replenishment timer; tested in the host simulator and on QEMU. \
                Parameters only at domain creation.",
     }],
     init: None,
