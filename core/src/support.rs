@@ -12,7 +12,7 @@ static CORE_ROWS: &[SupportRow] = &[
         qualifier: Some("Xen in AArch64 mode"),
         status: Status::Experimental,
         tests: &["scenario:boot-banner", "scenario:boot-cpu-max", "scenario:boot-uboot", "scenario:guest-one"],
-        note: "Tessera boots at EL2 (non-VHE) on QEMU virt, brings every CPU online, runs dom0less test-guest domains and powers off when they end; no guest interrupts (vGIC) yet.",
+        note: "Tessera boots at EL2 (non-VHE) on QEMU virt, brings every CPU online, runs dom0less domains (the test guest and Debian's Linux) and powers off when they end.",
     },
     SupportRow {
         section: "Host hardware support",
@@ -35,8 +35,16 @@ static CORE_ROWS: &[SupportRow] = &[
         feature: "ARM/GICv3",
         qualifier: Some("Arm64"),
         status: Status::Experimental,
-        tests: &["scenario:boot-banner"],
-        note: "Host driver: distributor, redistributors, SGIs and the hypervisor timer PPI; no vGIC yet.",
+        tests: &["scenario:boot-banner", "scenario:guest-irq", "scenario:linux-one", "scenario:linux-beside-gic-attack"],
+        note: "Host driver: distributor, redistributors, SGIs, SPIs routed to their owner and the timer PPIs; guests get an emulated GICv3 (distributor, redistributors, ICC system registers, list registers). No ITS/LPIs.",
+    },
+    SupportRow {
+        section: "Debugging, analysis, and crash post-mortem",
+        feature: "Hypervisor ‘debug keys’",
+        qualifier: None,
+        status: Status::Experimental,
+        tests: &["scenario:debug-keys"],
+        note: "CTRL-a three times moves console input to the hypervisor; 'h' help, 'm' memory, 'q' domains/vCPUs/interrupts, 'r' scheduler. Keys register through a distributed slice, so plugins can add their own.",
     },
     SupportRow {
         section: "Debugging, analysis, and crash post-mortem",
@@ -44,6 +52,6 @@ static CORE_ROWS: &[SupportRow] = &[
         qualifier: None,
         status: Status::Experimental,
         tests: &["scenario:boot-bad-cmdline"],
-        note: "Accepted and warned about; console output is polled, hence synchronous, in every build today.",
+        note: "Accepted and warned about; console output is polled, hence synchronous, in every build today (only input is interrupt-driven).",
     },
 ];

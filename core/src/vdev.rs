@@ -35,7 +35,8 @@ impl IrqLine for NoIrq {
 
 /// Builds one instance of a device for domain `domid` called `name`, its
 /// interrupt wired to `irq`.
-pub type DeviceCtor = fn(domid: u16, name: &str, irq: alloc::sync::Arc<dyn IrqLine>) -> Box<dyn MmioDevice>;
+pub type DeviceCtor =
+    fn(domid: u16, name: &str, irq: alloc::sync::Arc<dyn IrqLine>) -> Box<dyn MmioDevice>;
 
 /// A kind of emulated device.
 pub struct VirtDeviceKind {

@@ -46,6 +46,28 @@ echo "TESSERA-LINUX-USERSPACE: $(uname -r) cpus=$(nproc)" > /dev/console
 poweroff -f
 "#;
 
+/// The demo's init: a shell on the console; leaving it powers the domain
+/// off.
+pub const INIT_SHELL: &str = r#"#!/bin/sh
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+echo "TESSERA-LINUX-USERSPACE: $(uname -r) cpus=$(nproc)" > /dev/console
+echo "A busybox shell: 'exit' powers this domain off; CTRL-a three times moves the console input on." > /dev/console
+sh </dev/console >/dev/console 2>&1
+poweroff -f
+"#;
+
+/// The init script an `initramfs:NAME` ramdisk runs.
+pub fn init_script(name: &str) -> Result<&'static str> {
+    match name {
+        "poweroff" => Ok(INIT_POWEROFF),
+        "shell" => Ok(INIT_SHELL),
+        other => bail!("unknown initramfs '{other}' (poweroff, shell)"),
+    }
+}
+
 fn cache_dir() -> PathBuf {
     util::root().join("target/debian")
 }

@@ -23,8 +23,12 @@ usage: cargo xtask <command> [options]
 
   build [--config FILE] [--out PATH]   resolve FILE (default configs/qemu-arm64_defconfig),
                                        build the image; prints its path last
-  run [--config FILE] [--smp N] [--cpu MODEL] [-- QEMU-ARGS...]
-                                       build and boot it in QEMU, console on stdio
+  run [--setup FILE | --scenario NAME] [-- QEMU-ARGS...]
+                                       boot the demo (configs/demo.toml: Linux and the
+                                       test guest), another setup, or a scenario's setup;
+                                       console on stdio
+  run --bare [--config FILE] [--smp N] [--cpu MODEL] [--append ARGS] [-- QEMU-ARGS...]
+                                       the hypervisor alone
   test [--scenario NAME]... [--host-only] [--scenarios-only]
                                        host unit tests, SUPPORT.md check, then QEMU scenarios
   support [--check]                    regenerate SUPPORT.md (or check it is current)

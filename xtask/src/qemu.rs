@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
-use crate::{config, image, toolchain, util};
+use crate::{config, image, scenario, toolchain, util};
 
 /// What a QEMU run looks like.
 #[derive(Debug, Clone)]
@@ -85,27 +85,59 @@ pub fn command(m: &Machine, boot: &Boot, image: &Path, semihosting: bool) -> Com
     c
 }
 
+/// The setup `cargo xtask run` boots unless told otherwise.
+pub const DEMO: &str = "configs/demo.toml";
+
+/// `cargo xtask run`: the demo setup (a Debian Linux domain with a shell
+/// beside a test-guest domain), any scenario's setup, or with `--bare` the
+/// hypervisor alone; console on stdio.
 pub fn cmd_run(args: &[String]) -> Result<()> {
-    let o = util::Opts::parse(args, &["config", "smp", "cpu", "append"], &[])?;
-    let base = PathBuf::from(o.value("config").unwrap_or(config::DEFAULT_CONFIG));
-    let img = image::build(&base, &[], "")?;
-    let mut m = Machine::default();
-    if let Some(n) = o.value("smp") {
-        m.smp = n.parse()?;
-    }
-    if let Some(cpu) = o.value("cpu") {
-        m.cpu = cpu.to_string();
-    }
-    m.extra = o.trailing.clone();
-    let boot = Boot::Kernel {
-        append: o.value("append").unwrap_or("").to_string(),
+    let o = util::Opts::parse(
+        args,
+        &["config", "smp", "cpu", "append", "scenario", "setup"],
+        &["bare"],
+    )?;
+    let mut c = if o.flag("bare") {
+        let base = PathBuf::from(o.value("config").unwrap_or(config::DEFAULT_CONFIG));
+        let img = image::build(&base, &[], "")?;
+        let mut m = Machine::default();
+        if let Some(n) = o.value("smp") {
+            m.smp = n.parse()?;
+        }
+        if let Some(cpu) = o.value("cpu") {
+            m.cpu = cpu.to_string();
+        }
+        m.extra = o.trailing.clone();
+        let boot = Boot::Kernel {
+            append: o.value("append").unwrap_or("").to_string(),
+        };
+        let testing = img
+            .config
+            .symbols
+            .iter()
+            .any(|s| s.name == "TESTING" && s.value == "y");
+        command(&m, &boot, &img.path, testing)
+    } else {
+        for opt in ["config", "smp", "cpu", "append"] {
+            if o.value(opt).is_some() {
+                bail!("--{opt} goes with --bare; a setup file names its own");
+            }
+        }
+        let (name, sc, testing) = match o.value("scenario") {
+            Some(n) => (n.to_string(), scenario::load(n)?, true),
+            None => {
+                let path = util::root().join(o.value("setup").unwrap_or(DEMO));
+                let name = path
+                    .file_stem()
+                    .map_or("demo".into(), |s| s.to_string_lossy().into_owned());
+                (name, scenario::load_path(&path)?, false)
+            }
+        };
+        eprintln!("xtask: {}", sc.description);
+        let mut c = scenario::prepare(&name, &sc, &util::root().join("target/run"), testing)?;
+        c.args(&o.trailing);
+        c
     };
-    let testing = img
-        .config
-        .symbols
-        .iter()
-        .any(|s| s.name == "TESTING" && s.value == "y");
-    let mut c = command(&m, &boot, &img.path, testing);
     eprintln!(
         "xtask: {:?} {}",
         c.get_program(),
@@ -115,7 +147,9 @@ pub fn cmd_run(args: &[String]) -> Result<()> {
             .join(" ")
     );
     eprintln!(
-        "xtask: the console is on stdio; the hypervisor powers off when it has nothing left to run"
+        "xtask: the console is on stdio: CTRL-a three times moves its input between the \
+         hypervisor (debug keys: 'h') and each domain; the hypervisor powers off when \
+         no domain is left (CTRL-c ends QEMU at once)"
     );
     util::run(&mut c)
 }

@@ -144,9 +144,13 @@ pub fn list() -> Result<Vec<String>> {
 }
 
 pub fn load(name: &str) -> Result<Scenario> {
-    let path = scenario_dir().join(format!("{name}.toml"));
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("no scenario {name} ({})", path.display()))?;
+    load_path(&scenario_dir().join(format!("{name}.toml")))
+}
+
+/// Reads a scenario (or the demo setup) from `path`.
+pub fn load_path(path: &Path) -> Result<Scenario> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
@@ -159,13 +163,60 @@ fn parse_addr(s: &str) -> Result<u64> {
 pub fn run_one(name: &str) -> Result<()> {
     let sc = load(name)?;
     println!("scenario {name}: {}", sc.description);
-    let mut fragment: Vec<String> = TEST_FRAGMENT.iter().map(|s| s.to_string()).collect();
+    let logdir = util::root().join("target/scenarios");
+    let mut cmd = prepare(name, &sc, &logdir, true)?;
+    let log_path = logdir.join(format!("{name}.log"));
+    let started = Instant::now();
+    let (output, status) = run_qemu(&mut cmd, &sc.interact, Duration::from_secs(sc.timeout))?;
+    std::fs::write(&log_path, &output)?;
+    let text = String::from_utf8_lossy(&output);
+    let mut problems = vec![];
+    match status {
+        None => problems.push(format!("timed out after {} s", sc.timeout)),
+        Some(code) if code != sc.exit_code => {
+            problems.push(format!("QEMU exited {code}, expected {}", sc.exit_code))
+        }
+        _ => {}
+    }
+    check_output(&sc, &text, &mut problems);
+    let secs = started.elapsed().as_secs_f64();
+    if problems.is_empty() {
+        println!("scenario {name}: ok ({secs:.1} s)");
+        Ok(())
+    } else {
+        println!(
+            "scenario {name}: FAILED ({secs:.1} s); log {}",
+            log_path.display()
+        );
+        for p in &problems {
+            println!("    {p}");
+        }
+        println!("    --- last lines ---");
+        let lines: Vec<&str> = text.lines().collect();
+        for l in &lines[lines.len().saturating_sub(25)..] {
+            println!("    | {l}");
+        }
+        bail!("scenario {name} failed")
+    }
+}
+
+/// Builds the scenario's image, modules and device tree (files under
+/// `logdir`, named after `name`) and returns the QEMU command that boots
+/// them. Shared by the tests and `cargo xtask run`. `testing` adds
+/// [`TEST_FRAGMENT`] (and semihosting, for exit codes) to the image.
+pub fn prepare(name: &str, sc: &Scenario, logdir: &Path, testing: bool) -> Result<Command> {
+    let mut fragment: Vec<String> = if testing {
+        TEST_FRAGMENT.iter().map(|s| s.to_string()).collect()
+    } else {
+        vec![]
+    };
     fragment.extend(sc.config_fragment.iter().cloned());
+    let base = if testing { "test" } else { "run" };
     let variant = if sc.config_fragment.is_empty() {
-        "test".to_string()
+        base.to_string()
     } else {
         format!(
-            "test-{:08x}",
+            "{base}-{:08x}",
             util::fnv64(sc.config_fragment.join("\n").as_bytes()) as u32
         )
     };
@@ -183,8 +234,7 @@ pub fn run_one(name: &str) -> Result<()> {
     if let Some(x) = &sc.memory {
         m.memory = x.clone();
     }
-    let logdir = util::root().join("target/scenarios");
-    std::fs::create_dir_all(&logdir)?;
+    std::fs::create_dir_all(logdir)?;
     if let Some(kind) = &sc.dtb_corruption {
         let blob = dtb::dump_qemu_dtb(&m, &logdir.join(format!("{name}.qemu.dtb")))?;
         let bad = dtb::corrupt(&blob, kind)?;
@@ -212,7 +262,7 @@ pub fn run_one(name: &str) -> Result<()> {
             let ramdisk = match &d.ramdisk {
                 Some(r) => {
                     let path = match r.strip_prefix("initramfs:") {
-                        Some(n) => crate::linux::initramfs(n, crate::linux::INIT_POWEROFF)?,
+                        Some(n) => crate::linux::initramfs(n, crate::linux::init_script(n)?)?,
                         None => std::path::PathBuf::from(r),
                     };
                     let raddr = addr + 0x0280_0000;
@@ -263,7 +313,7 @@ pub fn run_one(name: &str) -> Result<()> {
                 ramdisk,
             });
         }
-        let dtb_path = dtb::with_domains(&m, &logdir, name, &sc.xen_bootargs, &nodes)?;
+        let dtb_path = dtb::with_domains(&m, logdir, name, &sc.xen_bootargs, &nodes)?;
         m.extra
             .extend(["-dtb".to_string(), dtb_path.display().to_string()]);
     }
@@ -276,20 +326,12 @@ pub fn run_one(name: &str) -> Result<()> {
         },
         other => bail!("{name}: unknown boot method {other}"),
     };
-    let mut cmd = qemu::command(&m, &boot, &img.path, true);
-    let log_path = logdir.join(format!("{name}.log"));
-    let started = Instant::now();
-    let (output, status) = run_qemu(&mut cmd, &sc.interact, Duration::from_secs(sc.timeout))?;
-    std::fs::write(&log_path, &output)?;
-    let text = String::from_utf8_lossy(&output);
-    let mut problems = vec![];
-    match status {
-        None => problems.push(format!("timed out after {} s", sc.timeout)),
-        Some(code) if code != sc.exit_code => {
-            problems.push(format!("QEMU exited {code}, expected {}", sc.exit_code))
-        }
-        _ => {}
-    }
+    Ok(qemu::command(&m, &boot, &img.path, testing))
+}
+
+/// Appends to `problems` every `expect` (in order), `expect_anywhere` and
+/// `forbid` line of `sc` that `text` does not satisfy.
+fn check_output(sc: &Scenario, text: &str, problems: &mut Vec<String>) {
     let mut pos = 0;
     for e in &sc.expect {
         match text[pos..].find(e.as_str()) {
@@ -306,25 +348,6 @@ pub fn run_one(name: &str) -> Result<()> {
         if text.contains(f.as_str()) {
             problems.push(format!("forbidden line seen: {f:?}"));
         }
-    }
-    let secs = started.elapsed().as_secs_f64();
-    if problems.is_empty() {
-        println!("scenario {name}: ok ({secs:.1} s)");
-        Ok(())
-    } else {
-        println!(
-            "scenario {name}: FAILED ({secs:.1} s); log {}",
-            log_path.display()
-        );
-        for p in &problems {
-            println!("    {p}");
-        }
-        println!("    --- last lines ---");
-        let lines: Vec<&str> = text.lines().collect();
-        for l in &lines[lines.len().saturating_sub(25)..] {
-            println!("    | {l}");
-        }
-        bail!("scenario {name} failed")
     }
 }
 
@@ -501,4 +524,53 @@ pub fn cmd_test(args: &[String]) -> Result<()> {
         bail!("{failed} test(s) failed");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every scenario and the demo setup parse, and name guests and
+    /// initramfs inits that exist, so `cargo xtask run` cannot rot unseen.
+    #[test]
+    fn scenarios_and_the_demo_setup_parse() {
+        let mut all: Vec<(String, Scenario)> = list()
+            .unwrap()
+            .into_iter()
+            .map(|n| {
+                let sc = load(&n).unwrap();
+                (n, sc)
+            })
+            .collect();
+        let demo = util::root().join(crate::qemu::DEMO);
+        all.push(("demo".into(), load_path(&demo).unwrap()));
+        assert!(all.len() > 1);
+        for (name, sc) in &all {
+            for d in &sc.domain {
+                if let Some(r) = d
+                    .ramdisk
+                    .as_deref()
+                    .and_then(|r| r.strip_prefix("initramfs:"))
+                {
+                    crate::linux::init_script(r).unwrap_or_else(|e| panic!("{name}: {e}"));
+                }
+                assert!(
+                    d.kernel == "linux" || crate::guests::exists(&d.kernel),
+                    "{name}: no guest {}",
+                    d.kernel
+                );
+            }
+        }
+        let demo = &all.last().unwrap().1;
+        assert_eq!(demo.domain.len(), 2);
+        assert!(
+            demo.interact.is_empty(),
+            "the demo is for a person to type into"
+        );
+    }
+
+    #[test]
+    fn an_unknown_initramfs_is_refused() {
+        assert!(crate::linux::init_script("nope").is_err());
+    }
 }

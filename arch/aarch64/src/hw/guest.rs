@@ -247,7 +247,11 @@ fn ptimer_deadline(v: &Vcpu) -> Option<u64> {
 fn arm_ptimer(v: &Vcpu) {
     let cpu = percpu::this_cpu_index();
     let sched_deadline = sched::next_timer(cpu).map(ns_to_counter);
-    match [ptimer_deadline(v), sched_deadline].into_iter().flatten().min() {
+    match [ptimer_deadline(v), sched_deadline]
+        .into_iter()
+        .flatten()
+        .min()
+    {
         Some(t) => timer::arm_at(t.max(timer::counter() + 1)),
         None => timer::disarm(),
     }

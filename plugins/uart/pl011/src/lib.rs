@@ -336,7 +336,7 @@ static PL011: UartDriver = UartDriver {
 static PLUGIN: Plugin = Plugin {
     name: "uart-pl011",
     kconfig: "UART_PL011",
-    summary: "Arm PL011 UART console (polled TX and RX)",
+    summary: "Arm PL011 UART console (polled TX, interrupt-driven RX)",
     status: Status::Experimental,
     support: &[SupportRow {
         section: "Debugging, analysis, and crash post-mortem",
@@ -345,10 +345,11 @@ static PLUGIN: Plugin = Plugin {
         status: Status::Experimental,
         tests: &[
             "scenario:boot-banner",
+            "scenario:debug-keys",
             "unit:tessera-uart-pl011::tests::model_sees_8n1_output_and_input",
             "unit:tessera-uart-pl011::tests::irq_drains_rx_into_the_ring_and_refills_tx",
         ],
-        note: "Polled output and input on QEMU virt; the interrupt path (RX/TX rings) is tested against a register model only, and the console does not use it yet; focus switching and debug keys are not done yet.",
+        note: "Polled output; input by the RX interrupt into the console ring, which feeds CTRL-a focus switching, debug keys and the focused domain's vpl011. TX stays polled (synchronous).",
     }],
     init: None,
 };
