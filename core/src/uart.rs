@@ -9,6 +9,108 @@ use linkme::distributed_slice;
 use crate::fdt::Node;
 use crate::hal::{Mmio, MmioRegion};
 
+/// Bytes of a UART driver's receive and transmit rings.
+pub const UART_RING_SIZE: usize = 256;
+
+/// A fixed ring of bytes; no heap, so an interrupt handler never
+/// allocates.
+pub struct ByteRing {
+    buf: [u8; UART_RING_SIZE],
+    head: usize,
+    len: usize,
+}
+
+impl ByteRing {
+    pub const fn new() -> Self {
+        ByteRing {
+            buf: [0; UART_RING_SIZE],
+            head: 0,
+            len: 0,
+        }
+    }
+    /// Appends `b`; false (and `b` is lost) when the ring is full.
+    pub fn push(&mut self, b: u8) -> bool {
+        if self.len == UART_RING_SIZE {
+            return false;
+        }
+        self.buf[(self.head + self.len) % UART_RING_SIZE] = b;
+        self.len += 1;
+        true
+    }
+    pub fn pop(&mut self) -> Option<u8> {
+        if self.len == 0 {
+            return None;
+        }
+        let b = self.buf[self.head];
+        self.head = (self.head + 1) % UART_RING_SIZE;
+        self.len -= 1;
+        Some(b)
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+impl Default for ByteRing {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What an interrupt-driven UART driver keeps behind its lock: whether
+/// interrupts are on, the rings between the FIFOs and the console, and how
+/// many received bytes were lost to a full ring.
+pub struct UartIrqState {
+    pub on: bool,
+    pub rx: ByteRing,
+    pub tx: ByteRing,
+    pub rx_dropped: u32,
+}
+
+impl UartIrqState {
+    pub const fn new() -> Self {
+        UartIrqState {
+            on: false,
+            rx: ByteRing::new(),
+            tx: ByteRing::new(),
+            rx_dropped: 0,
+        }
+    }
+}
+
+impl Default for UartIrqState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Parses `<baud>[n8]`, the form `dtuart=` and `stdout-path` use: only
+/// 8N1 is offered. An empty string keeps firmware's baud rate.
+pub fn parse_baud(options: &str) -> Result<Option<u32>, UartError> {
+    if options.is_empty() {
+        return Ok(None);
+    }
+    let end = options
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(options.len());
+    let (digits, rest) = options.split_at(end);
+    if !(rest.is_empty() || rest == "n8") {
+        return Err(UartError::BadOptions("only <baud> or <baud>n8 (8N1)"));
+    }
+    match digits.parse::<u32>() {
+        Ok(b) if (110..=4_000_000).contains(&b) => Ok(Some(b)),
+        _ => Err(UartError::BadOptions(
+            "expected <baud>[n8], baud 110..4000000",
+        )),
+    }
+}
+
 /// A UART the console writes to.
 pub trait Uart: Send + Sync {
     /// Writes one byte, waiting for room (polled).
@@ -161,6 +263,43 @@ mod tests {
     use super::*;
     use crate::fdt::Fdt;
     use crate::fdt_write::FdtWriter;
+
+    #[test]
+    fn baud_options_are_validated() {
+        assert_eq!(parse_baud("115200n8"), Ok(Some(115_200)));
+        assert_eq!(parse_baud("9600"), Ok(Some(9600)));
+        assert_eq!(parse_baud(""), Ok(None));
+        assert!(parse_baud("115200e7").is_err(), "only 8N1");
+        assert!(parse_baud("fast").is_err());
+        assert!(parse_baud("5").is_err(), "below 110");
+        assert!(parse_baud("99999999999").is_err());
+    }
+
+    #[test]
+    fn the_ring_keeps_order_and_refuses_when_full() {
+        let mut r = ByteRing::new();
+        for i in 0..UART_RING_SIZE {
+            assert!(r.push(i as u8));
+        }
+        assert!(!r.push(0xff), "full");
+        assert_eq!(r.len(), UART_RING_SIZE);
+        for i in 0..10 {
+            assert_eq!(r.pop(), Some(i as u8));
+        }
+        for i in 0..10 {
+            assert!(r.push(200 + i), "room again, wrapping");
+        }
+        for i in 10..UART_RING_SIZE {
+            assert_eq!(r.pop(), Some(i as u8));
+        }
+        for i in 0..10 {
+            assert_eq!(r.pop(), Some(200 + i));
+        }
+        assert!(r.is_empty() && r.pop().is_none());
+        r.push(1);
+        r.clear();
+        assert_eq!(r.pop(), None);
+    }
 
     #[test]
     fn gic_specifiers_decode_to_intids() {

@@ -18,7 +18,10 @@ use spin::Mutex;
 use tessera_core::fdt::Node;
 use tessera_core::hal::{Mmio, MmioRegion};
 use tessera_core::registry::{Plugin, Status, SupportRow, PLUGINS};
-use tessera_core::uart::{interrupt_intid, Uart, UartDriver, UartError, UART_DRIVERS};
+use tessera_core::uart::{
+    interrupt_intid, parse_baud, Uart, UartDriver, UartError, UartIrqState, UART_DRIVERS,
+    UART_RING_SIZE,
+};
 
 /// Registers (UG585 appendix B.33, UART Controller; UG1087 UART module).
 mod regs {
@@ -92,7 +95,7 @@ mod regs {
 pub const FIFO_DEPTH: usize = 64;
 const SPIN_LIMIT: u32 = 1_000_000;
 /// Bytes of the receive and transmit rings.
-pub const RING_SIZE: usize = 256;
+pub const RING_SIZE: usize = UART_RING_SIZE;
 const REGS_SIZE: u64 = 0x1000;
 /// Receive trigger level programmed: half the FIFO.
 const RX_TRIGGER: u32 = 32;
@@ -113,50 +116,6 @@ fn putc_raw(r: &dyn Mmio, byte: u8) {
         core::hint::spin_loop();
     }
     r.write32(regs::FIFO, byte as u32);
-}
-
-/// A fixed ring of bytes; no heap, so the IRQ path never allocates.
-struct Ring {
-    buf: [u8; RING_SIZE],
-    head: usize,
-    len: usize,
-}
-
-impl Ring {
-    const fn new() -> Self {
-        Ring {
-            buf: [0; RING_SIZE],
-            head: 0,
-            len: 0,
-        }
-    }
-    fn push(&mut self, b: u8) -> bool {
-        if self.len == RING_SIZE {
-            return false;
-        }
-        self.buf[(self.head + self.len) % RING_SIZE] = b;
-        self.len += 1;
-        true
-    }
-    fn pop(&mut self) -> Option<u8> {
-        if self.len == 0 {
-            return None;
-        }
-        let b = self.buf[self.head];
-        self.head = (self.head + 1) % RING_SIZE;
-        self.len -= 1;
-        Some(b)
-    }
-    fn clear(&mut self) {
-        self.len = 0;
-    }
-}
-
-struct IrqState {
-    on: bool,
-    rx: Ring,
-    tx: Ring,
-    rx_dropped: u32,
 }
 
 /// The baud generator setting: baud = clock / (CD * (BDIV + 1)) (UG585
@@ -194,7 +153,7 @@ pub struct Cadence<M: Mmio> {
     regs: M,
     base: u64,
     irq: Option<u32>,
-    st: Mutex<IrqState>,
+    st: Mutex<UartIrqState>,
 }
 
 impl<M: Mmio> Cadence<M> {
@@ -213,12 +172,7 @@ impl<M: Mmio> Cadence<M> {
             regs,
             base,
             irq: cfg.irq,
-            st: Mutex::new(IrqState {
-                on: false,
-                rx: Ring::new(),
-                tx: Ring::new(),
-                rx_dropped: 0,
-            }),
+            st: Mutex::new(UartIrqState::new()),
         };
         let r = &u.regs;
         u.flush();
@@ -250,7 +204,7 @@ impl<M: Mmio> Cadence<M> {
         self.st.lock().rx_dropped
     }
 
-    fn drain_rx(&self, st: &mut IrqState) {
+    fn drain_rx(&self, st: &mut UartIrqState) {
         for _ in 0..FIFO_DEPTH {
             if self.regs.read32(regs::SR) & regs::SR_RXEMPTY != 0 {
                 break;
@@ -264,17 +218,17 @@ impl<M: Mmio> Cadence<M> {
 
     /// Fills the transmit FIFO from the ring; TEMPTY is unmasked while
     /// bytes remain, masked once the ring is empty.
-    fn refill_tx(&self, st: &mut IrqState) {
+    fn refill_tx(&self, st: &mut UartIrqState) {
         let r = &self.regs;
         for _ in 0..FIFO_DEPTH {
-            if st.tx.len == 0 || r.read32(regs::SR) & regs::SR_TXFULL != 0 {
+            if st.tx.is_empty() || r.read32(regs::SR) & regs::SR_TXFULL != 0 {
                 break;
             }
             if let Some(b) = st.tx.pop() {
                 r.write32(regs::FIFO, b as u32);
             }
         }
-        if st.tx.len == 0 {
+        if st.tx.is_empty() {
             r.write32(regs::IDR, regs::I_TEMPTY);
         } else {
             r.write32(regs::IER, regs::I_TEMPTY);
@@ -374,27 +328,6 @@ impl<M: Mmio> Uart for Cadence<M> {
         let n = bytes.iter().take_while(|&&b| st.tx.push(b)).count();
         self.refill_tx(&mut st);
         n
-    }
-}
-
-/// Parses `<baud>[n8]`, the form `dtuart=` and `stdout-path` use: only
-/// 8N1 is offered. An empty string keeps firmware's baud rate.
-fn parse_baud(options: &str) -> Result<Option<u32>, UartError> {
-    if options.is_empty() {
-        return Ok(None);
-    }
-    let end = options
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(options.len());
-    let (digits, rest) = options.split_at(end);
-    if !(rest.is_empty() || rest == "n8") {
-        return Err(UartError::BadOptions("only <baud> or <baud>n8 (8N1)"));
-    }
-    match digits.parse::<u32>() {
-        Ok(b) if (110..=4_000_000).contains(&b) => Ok(Some(b)),
-        _ => Err(UartError::BadOptions(
-            "expected <baud>[n8], baud 110..4000000",
-        )),
     }
 }
 
@@ -781,7 +714,7 @@ mod tests {
         let msg: Vec<u8> = (0..200u32).map(|i| i as u8).collect();
         assert_eq!(u.queue_tx(&msg), 200);
         assert_eq!(
-            u.st.lock().tx.len,
+            u.st.lock().tx.len(),
             200 - FIFO_DEPTH,
             "one FIFO's worth written"
         );

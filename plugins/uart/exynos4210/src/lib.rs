@@ -18,7 +18,10 @@ use spin::Mutex;
 use tessera_core::fdt::Node;
 use tessera_core::hal::{Mmio, MmioRegion};
 use tessera_core::registry::{Plugin, Status, SupportRow, PLUGINS};
-use tessera_core::uart::{interrupt_intid, Uart, UartDriver, UartError, UART_DRIVERS};
+use tessera_core::uart::{
+    interrupt_intid, parse_baud, Uart, UartDriver, UartError, UartIrqState, UART_DRIVERS,
+    UART_RING_SIZE,
+};
 
 /// Registers, all accessed 32 bits wide (Exynos 4210 UM, UART register
 /// description).
@@ -103,7 +106,7 @@ mod regs {
 
 const SPIN_LIMIT: u32 = 1_000_000;
 /// Bytes of the receive and transmit rings.
-pub const RING_SIZE: usize = 256;
+pub const RING_SIZE: usize = UART_RING_SIZE;
 const REGS_SIZE: u64 = 0x100;
 
 /// Waits (bounded) while the transmit FIFO is full, then writes.
@@ -117,50 +120,6 @@ fn putc_raw(r: &dyn Mmio, byte: u8) {
         core::hint::spin_loop();
     }
     r.write32(regs::UTXH, byte as u32);
-}
-
-/// A fixed ring of bytes; no heap, so the IRQ path never allocates.
-struct Ring {
-    buf: [u8; RING_SIZE],
-    head: usize,
-    len: usize,
-}
-
-impl Ring {
-    const fn new() -> Self {
-        Ring {
-            buf: [0; RING_SIZE],
-            head: 0,
-            len: 0,
-        }
-    }
-    fn push(&mut self, b: u8) -> bool {
-        if self.len == RING_SIZE {
-            return false;
-        }
-        self.buf[(self.head + self.len) % RING_SIZE] = b;
-        self.len += 1;
-        true
-    }
-    fn pop(&mut self) -> Option<u8> {
-        if self.len == 0 {
-            return None;
-        }
-        let b = self.buf[self.head];
-        self.head = (self.head + 1) % RING_SIZE;
-        self.len -= 1;
-        Some(b)
-    }
-    fn clear(&mut self) {
-        self.len = 0;
-    }
-}
-
-struct IrqState {
-    on: bool,
-    rx: Ring,
-    tx: Ring,
-    rx_dropped: u32,
 }
 
 /// UBRDIV and UFRACVAL for a clock and baud rate: DIV_VAL = clock / (16 *
@@ -193,7 +152,7 @@ pub struct Exynos4210<M: Mmio> {
     base: u64,
     fifo: usize,
     irq: Option<u32>,
-    st: Mutex<IrqState>,
+    st: Mutex<UartIrqState>,
 }
 
 impl<M: Mmio> Exynos4210<M> {
@@ -214,12 +173,7 @@ impl<M: Mmio> Exynos4210<M> {
             base,
             fifo: cfg.fifo_size as usize,
             irq: cfg.irq,
-            st: Mutex::new(IrqState {
-                on: false,
-                rx: Ring::new(),
-                tx: Ring::new(),
-                rx_dropped: 0,
-            }),
+            st: Mutex::new(UartIrqState::new()),
         };
         let r = &u.regs;
         u.flush();
@@ -279,10 +233,10 @@ impl<M: Mmio> Exynos4210<M> {
     /// Fills the transmit FIFO from the ring; TXD is unmasked while bytes
     /// remain, masked once the ring is empty (with level-triggered TXD an
     /// empty FIFO would otherwise interrupt forever).
-    fn refill_tx(&self, st: &mut IrqState) {
+    fn refill_tx(&self, st: &mut UartIrqState) {
         let r = &self.regs;
         for _ in 0..self.fifo {
-            if st.tx.len == 0 || r.read32(regs::UFSTAT) & regs::UFSTAT_TX_FULL != 0 {
+            if st.tx.is_empty() || r.read32(regs::UFSTAT) & regs::UFSTAT_TX_FULL != 0 {
                 break;
             }
             if let Some(b) = st.tx.pop() {
@@ -290,7 +244,7 @@ impl<M: Mmio> Exynos4210<M> {
             }
         }
         let m = r.read32(regs::UINTM);
-        let want = if st.tx.len == 0 {
+        let want = if st.tx.is_empty() {
             m | regs::INT_TXD
         } else {
             m & !regs::INT_TXD
@@ -392,27 +346,6 @@ impl<M: Mmio> Uart for Exynos4210<M> {
         let n = bytes.iter().take_while(|&&b| st.tx.push(b)).count();
         self.refill_tx(&mut st);
         n
-    }
-}
-
-/// Parses `<baud>[n8]`, the form `dtuart=` and `stdout-path` use: only
-/// 8N1 is offered. An empty string keeps firmware's baud rate.
-fn parse_baud(options: &str) -> Result<Option<u32>, UartError> {
-    if options.is_empty() {
-        return Ok(None);
-    }
-    let end = options
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(options.len());
-    let (digits, rest) = options.split_at(end);
-    if !(rest.is_empty() || rest == "n8") {
-        return Err(UartError::BadOptions("only <baud> or <baud>n8 (8N1)"));
-    }
-    match digits.parse::<u32>() {
-        Ok(b) if (110..=4_000_000).contains(&b) => Ok(Some(b)),
-        _ => Err(UartError::BadOptions(
-            "expected <baud>[n8], baud 110..4000000",
-        )),
     }
 }
 

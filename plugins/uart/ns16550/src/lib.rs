@@ -19,7 +19,10 @@ use spin::Mutex;
 use tessera_core::fdt::Node;
 use tessera_core::hal::{Mmio, MmioRegion};
 use tessera_core::registry::{Plugin, Status, SupportRow, PLUGINS};
-use tessera_core::uart::{interrupt_intid, Uart, UartDriver, UartError, UART_DRIVERS};
+use tessera_core::uart::{
+    interrupt_intid, parse_baud, Uart, UartDriver, UartError, UartIrqState, UART_DRIVERS,
+    UART_RING_SIZE,
+};
 
 /// Register indices and bits. Indices and bit meanings are from the
 /// PC16550D data sheet (Table II, "Register Addresses", and the register
@@ -98,7 +101,7 @@ mod regs {
 /// rather than hanging the hypervisor.
 const SPIN_LIMIT: u32 = 1_000_000;
 /// Bytes of the receive and transmit rings.
-pub const RING_SIZE: usize = 256;
+pub const RING_SIZE: usize = UART_RING_SIZE;
 /// Register window mapped: 32 registers 4 bytes apart (DesignWare's USR is
 /// the 32nd), which also covers the 1-byte-spaced layout.
 const REGS_SIZE: u64 = 0x100;
@@ -160,52 +163,6 @@ fn early_putc_word(r: &dyn Mmio, byte: u8) {
     putc_raw(r, Layout::WORD, byte);
 }
 
-/// A fixed ring of bytes; no heap, so the IRQ path never allocates.
-struct Ring {
-    buf: [u8; RING_SIZE],
-    head: usize,
-    len: usize,
-}
-
-impl Ring {
-    const fn new() -> Self {
-        Ring {
-            buf: [0; RING_SIZE],
-            head: 0,
-            len: 0,
-        }
-    }
-    fn push(&mut self, b: u8) -> bool {
-        if self.len == RING_SIZE {
-            return false;
-        }
-        self.buf[(self.head + self.len) % RING_SIZE] = b;
-        self.len += 1;
-        true
-    }
-    fn pop(&mut self) -> Option<u8> {
-        if self.len == 0 {
-            return None;
-        }
-        let b = self.buf[self.head];
-        self.head = (self.head + 1) % RING_SIZE;
-        self.len -= 1;
-        Some(b)
-    }
-    fn clear(&mut self) {
-        self.len = 0;
-    }
-}
-
-/// State of the interrupt-driven mode.
-struct IrqState {
-    on: bool,
-    rx: Ring,
-    tx: Ring,
-    /// Received bytes lost because the receive ring was full.
-    rx_dropped: u32,
-}
-
 /// Which member of the family; each has one quirk the driver handles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
@@ -244,7 +201,7 @@ pub struct Ns16550<M: Mmio> {
     variant: Variant,
     fifo: usize,
     irq: Option<u32>,
-    st: Mutex<IrqState>,
+    st: Mutex<UartIrqState>,
 }
 
 impl<M: Mmio> Ns16550<M> {
@@ -273,12 +230,7 @@ impl<M: Mmio> Ns16550<M> {
             variant: cfg.variant,
             fifo: 1,
             irq: cfg.irq,
-            st: Mutex::new(IrqState {
-                on: false,
-                rx: Ring::new(),
-                tx: Ring::new(),
-                rx_dropped: 0,
-            }),
+            st: Mutex::new(UartIrqState::new()),
         };
         let r: &dyn Mmio = &u.regs;
         l.write(r, regs::IER, 0);
@@ -370,7 +322,7 @@ impl<M: Mmio> Ns16550<M> {
     /// Fills the transmit FIFO from the ring when THRE says it is empty;
     /// masks the THRE interrupt once the ring is empty, unmasks it while
     /// bytes remain.
-    fn refill_tx(&self, st: &mut IrqState) {
+    fn refill_tx(&self, st: &mut UartIrqState) {
         let l = self.layout;
         if l.read(&self.regs, regs::LSR) & regs::LSR_THRE != 0 {
             for _ in 0..self.fifo {
@@ -381,7 +333,7 @@ impl<M: Mmio> Ns16550<M> {
             }
         }
         let ier = l.read(&self.regs, regs::IER);
-        let want = if st.tx.len == 0 {
+        let want = if st.tx.is_empty() {
             ier & !regs::IER_ETBEI
         } else {
             ier | regs::IER_ETBEI
@@ -485,27 +437,6 @@ impl<M: Mmio> Uart for Ns16550<M> {
         let n = bytes.iter().take_while(|&&b| st.tx.push(b)).count();
         self.refill_tx(&mut st);
         n
-    }
-}
-
-/// Parses `<baud>[n8]`, the form `dtuart=` and `stdout-path` use: only
-/// 8N1 is offered. An empty string keeps firmware's baud rate.
-fn parse_baud(options: &str) -> Result<Option<u32>, UartError> {
-    if options.is_empty() {
-        return Ok(None);
-    }
-    let end = options
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(options.len());
-    let (digits, rest) = options.split_at(end);
-    if !(rest.is_empty() || rest == "n8") {
-        return Err(UartError::BadOptions("only <baud> or <baud>n8 (8N1)"));
-    }
-    match digits.parse::<u32>() {
-        Ok(b) if (110..=4_000_000).contains(&b) => Ok(Some(b)),
-        _ => Err(UartError::BadOptions(
-            "expected <baud>[n8], baud 110..4000000",
-        )),
     }
 }
 
@@ -1116,9 +1047,5 @@ mod tests {
             w.prop_cells("interrupts", &[0, 99]);
         })
         .is_err());
-        assert_eq!(parse_baud("115200n8"), Ok(Some(115_200)));
-        assert_eq!(parse_baud(""), Ok(None));
-        assert!(parse_baud("115200e7").is_err());
-        assert!(parse_baud("fast").is_err());
     }
 }

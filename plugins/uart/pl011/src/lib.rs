@@ -16,7 +16,10 @@ use spin::Mutex;
 use tessera_core::fdt::Node;
 use tessera_core::hal::{Mmio, MmioRegion};
 use tessera_core::registry::{Plugin, Status, SupportRow, PLUGINS};
-use tessera_core::uart::{interrupt_intid, Uart, UartDriver, UartError, UART_DRIVERS};
+use tessera_core::uart::{
+    interrupt_intid, parse_baud, Uart, UartDriver, UartError, UartIrqState, UART_DRIVERS,
+    UART_RING_SIZE,
+};
 
 mod regs {
     pub const DR: usize = 0x000;
@@ -58,48 +61,7 @@ mod regs {
 /// FIFO depth (PL011 r1p5: 32 bytes).
 const FIFO_DEPTH: usize = 32;
 /// Bytes of the receive and transmit rings.
-pub const RING_SIZE: usize = 256;
-
-/// A fixed ring of bytes; no heap, so the IRQ path never allocates.
-struct Ring {
-    buf: [u8; RING_SIZE],
-    head: usize,
-    len: usize,
-}
-
-impl Ring {
-    const fn new() -> Self {
-        Ring {
-            buf: [0; RING_SIZE],
-            head: 0,
-            len: 0,
-        }
-    }
-    fn push(&mut self, b: u8) -> bool {
-        if self.len == RING_SIZE {
-            return false;
-        }
-        self.buf[(self.head + self.len) % RING_SIZE] = b;
-        self.len += 1;
-        true
-    }
-    fn pop(&mut self) -> Option<u8> {
-        if self.len == 0 {
-            return None;
-        }
-        let b = self.buf[self.head];
-        self.head = (self.head + 1) % RING_SIZE;
-        self.len -= 1;
-        Some(b)
-    }
-}
-
-struct IrqState {
-    on: bool,
-    rx: Ring,
-    tx: Ring,
-    rx_dropped: u32,
-}
+pub const RING_SIZE: usize = UART_RING_SIZE;
 
 /// Waits while the transmit FIFO is full, then writes. Bounded: a UART
 /// that never drains loses output rather than hanging the hypervisor.
@@ -120,7 +82,7 @@ pub struct Pl011<M: Mmio> {
     regs: M,
     base: u64,
     irq: Option<u32>,
-    st: Mutex<IrqState>,
+    st: Mutex<UartIrqState>,
 }
 
 impl<M: Mmio> Pl011<M> {
@@ -146,12 +108,7 @@ impl<M: Mmio> Pl011<M> {
             regs,
             base,
             irq: None,
-            st: Mutex::new(IrqState {
-                on: false,
-                rx: Ring::new(),
-                tx: Ring::new(),
-                rx_dropped: 0,
-            }),
+            st: Mutex::new(UartIrqState::new()),
         }
     }
 
@@ -170,10 +127,10 @@ impl<M: Mmio> Pl011<M> {
     /// raises TXRIS only when the FIFO level drops through the trigger, so
     /// the first bytes are written here rather than waiting for an
     /// interrupt; TXIM stays unmasked while bytes remain.
-    fn refill_tx(&self, st: &mut IrqState) {
+    fn refill_tx(&self, st: &mut UartIrqState) {
         let r = &self.regs;
         for _ in 0..FIFO_DEPTH {
-            if st.tx.len == 0 || r.read32(regs::FR) & regs::FR_TXFF != 0 {
+            if st.tx.is_empty() || r.read32(regs::FR) & regs::FR_TXFF != 0 {
                 break;
             }
             if let Some(b) = st.tx.pop() {
@@ -181,7 +138,7 @@ impl<M: Mmio> Pl011<M> {
             }
         }
         let imsc = r.read32(regs::IMSC);
-        let want = if st.tx.len == 0 {
+        let want = if st.tx.is_empty() {
             imsc & !regs::INT_TX
         } else {
             imsc | regs::INT_TX
@@ -241,7 +198,7 @@ impl<M: Mmio> Uart for Pl011<M> {
     fn disable_irqs(&self) {
         let mut st = self.st.lock();
         st.on = false;
-        st.tx.len = 0;
+        st.tx.clear();
         self.regs.write32(regs::IMSC, 0);
         self.regs.write32(regs::ICR, regs::INT_ALL);
     }
@@ -288,23 +245,6 @@ impl<M: Mmio> Uart for Pl011<M> {
         let n = bytes.iter().take_while(|&&b| st.tx.push(b)).count();
         self.refill_tx(&mut st);
         n
-    }
-}
-
-fn parse_baud(options: &str) -> Result<Option<u32>, UartError> {
-    // dtuart=/path:115200n8 or stdout-path "...:115200n8"
-    let digits: &str = options
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap_or("");
-    if options.is_empty() {
-        return Ok(None);
-    }
-    match digits.parse::<u32>() {
-        Ok(b) if (110..=4_000_000).contains(&b) => Ok(Some(b)),
-        _ => Err(UartError::BadOptions(
-            "expected <baud>[n8], baud 110..4000000",
-        )),
     }
 }
 
@@ -590,14 +530,6 @@ mod tests {
         m.s.lock().unwrap().tx_fifo_busy = 32; // never drains
         u.putc(b'x');
         assert!(m.s.lock().unwrap().tx.is_empty());
-    }
-
-    #[test]
-    fn options_are_validated() {
-        assert_eq!(parse_baud("115200n8"), Ok(Some(115200)));
-        assert_eq!(parse_baud(""), Ok(None));
-        assert!(parse_baud("fast").is_err());
-        assert!(parse_baud("5").is_err());
     }
 
     impl Mmio for &Model {

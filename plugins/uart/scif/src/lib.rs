@@ -28,7 +28,10 @@ use spin::Mutex;
 use tessera_core::fdt::Node;
 use tessera_core::hal::{Mmio, MmioRegion};
 use tessera_core::registry::{Plugin, Status, SupportRow, PLUGINS};
-use tessera_core::uart::{interrupt_intid, Uart, UartDriver, UartError, UART_DRIVERS};
+use tessera_core::uart::{
+    interrupt_intid, parse_baud, Uart, UartDriver, UartError, UartIrqState, UART_DRIVERS,
+    UART_RING_SIZE,
+};
 
 /// Bits (R-Car Gen3 HWUM, SCIF/HSCIF register descriptions; SCIFA from
 /// sh-sci.h). Offsets are per flavour, in [`Map`].
@@ -174,7 +177,7 @@ pub fn write16(r: &dyn Mmio, off: usize, v: u16) {
 
 const SPIN_LIMIT: u32 = 1_000_000;
 /// Bytes of the receive and transmit rings.
-pub const RING_SIZE: usize = 256;
+pub const RING_SIZE: usize = UART_RING_SIZE;
 const REGS_SIZE: u64 = 0x100;
 
 fn tx_count(r: &dyn Mmio, m: &Map) -> usize {
@@ -217,50 +220,6 @@ fn early_putc_hscif(r: &dyn Mmio, byte: u8) {
     putc_raw(r, &Flavour::Hscif.map(), byte)
 }
 
-/// A fixed ring of bytes; no heap, so the IRQ path never allocates.
-struct Ring {
-    buf: [u8; RING_SIZE],
-    head: usize,
-    len: usize,
-}
-
-impl Ring {
-    const fn new() -> Self {
-        Ring {
-            buf: [0; RING_SIZE],
-            head: 0,
-            len: 0,
-        }
-    }
-    fn push(&mut self, b: u8) -> bool {
-        if self.len == RING_SIZE {
-            return false;
-        }
-        self.buf[(self.head + self.len) % RING_SIZE] = b;
-        self.len += 1;
-        true
-    }
-    fn pop(&mut self) -> Option<u8> {
-        if self.len == 0 {
-            return None;
-        }
-        let b = self.buf[self.head];
-        self.head = (self.head + 1) % RING_SIZE;
-        self.len -= 1;
-        Some(b)
-    }
-    fn clear(&mut self) {
-        self.len = 0;
-    }
-}
-
-struct IrqState {
-    on: bool,
-    rx: Ring,
-    tx: Ring,
-    rx_dropped: u32,
-}
-
 /// SCBRR for a clock and baud rate with CKS = 0 (and, on HSCIF, 16
 /// samples per bit): N = clock / (32 * baud) - 1, rounded (HWUM, "Bit Rate
 /// Register"). `None` outside 0..=255.
@@ -286,7 +245,7 @@ pub struct Scif<M: Mmio> {
     base: u64,
     map: Map,
     irq: Option<u32>,
-    st: Mutex<IrqState>,
+    st: Mutex<UartIrqState>,
 }
 
 impl<M: Mmio> Scif<M> {
@@ -307,12 +266,7 @@ impl<M: Mmio> Scif<M> {
             base,
             map: cfg.flavour.map(),
             irq: cfg.irq,
-            st: Mutex::new(IrqState {
-                on: false,
-                rx: Ring::new(),
-                tx: Ring::new(),
-                rx_dropped: 0,
-            }),
+            st: Mutex::new(UartIrqState::new()),
         };
         let (r, m): (&dyn Mmio, &Map) = (&u.regs, &u.map);
         u.flush();
@@ -383,7 +337,7 @@ impl<M: Mmio> Scif<M> {
     /// Fills the transmit FIFO from the ring (room from SCFDR), clears
     /// TDFE/TEND, and enables TIE while bytes remain, disables it once the
     /// ring is empty (TDFE stays set while the FIFO is empty).
-    fn refill_tx(&self, st: &mut IrqState) {
+    fn refill_tx(&self, st: &mut UartIrqState) {
         let (r, m): (&dyn Mmio, &Map) = (&self.regs, &self.map);
         let room = m.fifo.saturating_sub(tx_count(r, m));
         let mut wrote = false;
@@ -399,7 +353,7 @@ impl<M: Mmio> Scif<M> {
         if wrote {
             clear_fsr(r, m, bits::FSR_TEND | bits::FSR_TDFE);
         }
-        if st.tx.len == 0 {
+        if st.tx.is_empty() {
             self.set_scr_bits(0, bits::SCR_TIE);
         } else {
             self.set_scr_bits(bits::SCR_TIE, 0);
@@ -509,27 +463,6 @@ impl<M: Mmio> Uart for Scif<M> {
         let n = bytes.iter().take_while(|&&b| st.tx.push(b)).count();
         self.refill_tx(&mut st);
         n
-    }
-}
-
-/// Parses `<baud>[n8]`, the form `dtuart=` and `stdout-path` use: only
-/// 8N1 is offered. An empty string keeps firmware's baud rate.
-fn parse_baud(options: &str) -> Result<Option<u32>, UartError> {
-    if options.is_empty() {
-        return Ok(None);
-    }
-    let end = options
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(options.len());
-    let (digits, rest) = options.split_at(end);
-    if !(rest.is_empty() || rest == "n8") {
-        return Err(UartError::BadOptions("only <baud> or <baud>n8 (8N1)"));
-    }
-    match digits.parse::<u32>() {
-        Ok(b) if (110..=4_000_000).contains(&b) => Ok(Some(b)),
-        _ => Err(UartError::BadOptions(
-            "expected <baud>[n8], baud 110..4000000",
-        )),
     }
 }
 
