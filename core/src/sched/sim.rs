@@ -313,6 +313,23 @@ impl Sim {
     pub fn violations(&self) -> &[String] {
         &self.violations
     }
+    /// Fails the calling test, listing them, when any invariant broke.
+    #[track_caller]
+    pub fn assert_no_violations(&self) {
+        assert_eq!(self.violations(), &[] as &[String]);
+    }
+    /// Adds one single-unit domain per entry to Pool-0 (domain id from
+    /// the unit), returning the units in order.
+    pub fn add_single_unit_domains(&mut self, units: &[(UnitParams, Workload)]) -> Vec<UnitId> {
+        units
+            .iter()
+            .map(|&(p, w)| {
+                self.add_domain(0, p.unit.domid, &[(p, w)])
+                    .expect("the policy refused a simulated domain");
+                p.unit
+            })
+            .collect()
+    }
     /// How many invariants broke in all.
     pub fn violation_count(&self) -> usize {
         self.violation_count

@@ -9,10 +9,6 @@ use std::vec::Vec;
 use tessera_core::sched::find_scheduler;
 use tessera_core::sched::sim::{Sim, Workload, MS};
 
-fn no_violations(sim: &Sim) {
-    assert_eq!(sim.violations(), &[] as &[String]);
-}
-
 fn windowed(domid: u16, runtime: u64) -> UnitParams {
     UnitParams::new(domid, 0).with_policy(PolicyParams::Arinc653 {
         runtime_ns: runtime,
@@ -58,7 +54,7 @@ fn windows_are_exact_over_several_frames() {
     }
     // 5 + 3 + 10 (the default window) = an 18 ms frame; six of them.
     sim.run_for(6 * 18 * MS);
-    no_violations(&sim);
+    sim.assert_no_violations();
     assert_eq!(sim.runs(a.unit), expected(&[(0, 5 * MS)], 18 * MS, 6));
     assert_eq!(sim.runs(b.unit), expected(&[(5 * MS, 8 * MS)], 18 * MS, 6));
     assert_eq!(sim.runs(c.unit), expected(&[(8 * MS, 18 * MS)], 18 * MS, 6));
@@ -96,7 +92,7 @@ fn a_fixed_schedule_with_a_gap_and_a_repeat() {
             .unwrap();
     }
     sim.run_for(50 * MS);
-    no_violations(&sim);
+    sim.assert_no_violations();
     let d1 = UnitId::new(1, 0);
     let d2 = UnitId::new(2, 0);
     assert_eq!(
@@ -132,7 +128,7 @@ fn a_blocked_units_window_idles() {
     )
     .unwrap();
     sim.run_for(80 * MS);
-    no_violations(&sim);
+    sim.assert_no_violations();
     assert_eq!(sim.runs(a.unit), expected(&[(0, 4 * MS)], 8 * MS, 10));
     for (s, e, _) in sim.runs(b.unit) {
         assert!(

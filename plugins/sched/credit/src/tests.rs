@@ -4,26 +4,10 @@ extern crate std;
 
 use super::*;
 use std::string::String;
-use std::vec::Vec;
 use tessera_core::sched::sim::{Sim, Workload, MS};
 use tessera_core::sched::{find_scheduler, UnitParams};
 
 const S: u64 = 1000 * MS;
-
-fn no_violations(sim: &Sim) {
-    assert_eq!(sim.violations(), &[] as &[String]);
-}
-
-/// One single-unit domain per entry, domain ids from 1.
-fn domains(sim: &mut Sim, units: &[(UnitParams, Workload)]) -> Vec<UnitId> {
-    units
-        .iter()
-        .map(|&(p, w)| {
-            sim.add_domain(0, p.unit.domid, &[(p, w)]).unwrap();
-            p.unit
-        })
-        .collect()
-}
 
 fn hog(domid: u16, weight: u16) -> (UnitParams, Workload) {
     (
@@ -48,9 +32,9 @@ fn registers_under_its_xen_name_and_id() {
 #[test]
 fn weights_share_two_pcpus() {
     let mut sim = Sim::single_pool(&CREDIT, 2).unwrap();
-    let u = domains(&mut sim, &[hog(1, 256), hog(2, 512), hog(3, 768)]);
+    let u = sim.add_single_unit_domains(&[hog(1, 256), hog(2, 512), hog(3, 768)]);
     sim.run_for(10 * S);
-    no_violations(&sim);
+    sim.assert_no_violations();
     // 2 pCPUs shared 1:2:3.
     let r = sim.check_shares(&[(u[0], 2.0 / 6.0), (u[1], 4.0 / 6.0), (u[2], 1.0)], 0.05);
     assert_eq!(r, Ok(()));
@@ -59,9 +43,9 @@ fn weights_share_two_pcpus() {
 #[test]
 fn weights_share_one_pcpu() {
     let mut sim = Sim::single_pool(&CREDIT, 1).unwrap();
-    let u = domains(&mut sim, &[hog(1, 256), hog(2, 512)]);
+    let u = sim.add_single_unit_domains(&[hog(1, 256), hog(2, 512)]);
     sim.run_for(10 * S);
-    no_violations(&sim);
+    sim.assert_no_violations();
     assert_eq!(
         sim.check_shares(&[(u[0], 1.0 / 3.0), (u[1], 2.0 / 3.0)], 0.05),
         Ok(())
@@ -71,7 +55,7 @@ fn weights_share_one_pcpu() {
 #[test]
 fn a_wrong_ratio_fails_the_share_check() {
     let mut sim = Sim::single_pool(&CREDIT, 1).unwrap();
-    let u = domains(&mut sim, &[hog(1, 256), hog(2, 512)]);
+    let u = sim.add_single_unit_domains(&[hog(1, 256), hog(2, 512)]);
     sim.run_for(10 * S);
     // Equal shares are wrong for weights 256:512, and the check says so.
     let e = sim
@@ -85,9 +69,9 @@ fn a_cap_holds_over_time() {
     let mut sim = Sim::single_pool(&CREDIT, 2).unwrap();
     sim.enable_trace();
     let capped = (UnitParams::new(1, 0).capped(30), Workload::CpuBound);
-    let u = domains(&mut sim, &[capped, hog(2, 256)]);
+    let u = sim.add_single_unit_domains(&[capped, hog(2, 256)]);
     sim.run_for(10 * S);
-    no_violations(&sim);
+    sim.assert_no_violations();
     // 30% of a pCPU in the long run, though a pCPU is free for it.
     assert_eq!(sim.check_shares(&[(u[0], 0.30)], 0.05), Ok(()));
     // Xen's credit parks a capped unit only at accounting (every 30 ms)
@@ -113,19 +97,16 @@ fn a_cap_holds_over_time() {
 fn nobody_starves() {
     let mut sim = Sim::single_pool(&CREDIT, 2).unwrap();
     sim.enable_trace();
-    let u = domains(
-        &mut sim,
-        &[
-            hog(1, 128),
-            hog(2, 256),
-            hog(3, 512),
-            hog(4, 1024),
-            hog(5, 2048),
-            (UnitParams::new(6, 0), Workload::YieldEvery { run_ns: MS }),
-        ],
-    );
+    let u = sim.add_single_unit_domains(&[
+        hog(1, 128),
+        hog(2, 256),
+        hog(3, 512),
+        hog(4, 1024),
+        hog(5, 2048),
+        (UnitParams::new(6, 0), Workload::YieldEvery { run_ns: MS }),
+    ]);
     sim.run_for(5 * S);
-    no_violations(&sim);
+    sim.assert_no_violations();
     // Every unit runs at least once every 20 accounting periods. The
     // lightest (128 of 4224 on 2 pCPUs, 6%) earns a 30 ms slice about
     // every 500 ms: credit runs units for whole slices, not in slivers.
@@ -145,12 +126,12 @@ fn waking_units_are_boosted() {
             sleep_ns: 10 * MS,
         },
     );
-    let mut u = domains(&mut sim, &[hog(1, 256), hog(2, 256)]);
+    let mut u = sim.add_single_unit_domains(&[hog(1, 256), hog(2, 256)]);
     // Joins once the hogs have settled into their slices.
     sim.run_for(100 * MS);
-    u.extend(domains(&mut sim, &[io]));
+    u.extend(sim.add_single_unit_domains(&[io]));
     sim.run_for(5 * S);
-    no_violations(&sim);
+    sim.assert_no_violations();
     let s = sim.unit_stats(u[2]).unwrap();
     assert!(s.wakes > 400, "{s:?}");
     // BOOST preempts a hog as soon as the rate limit (1 ms) allows,
@@ -166,9 +147,9 @@ fn idle_pcpus_steal_work() {
     let mut sim = Sim::single_pool(&CREDIT, 2).unwrap();
     // Three hogs: whichever pCPU has two queues one; the other, when its
     // own unit goes OVER, steals the waiting UNDER unit.
-    let u = domains(&mut sim, &[hog(1, 256), hog(2, 256), hog(3, 256)]);
+    let u = sim.add_single_unit_domains(&[hog(1, 256), hog(2, 256), hog(3, 256)]);
     sim.run_for(10 * S);
-    no_violations(&sim);
+    sim.assert_no_violations();
     for cpu in 0..2 {
         assert_eq!(sim.cpu_stats(cpu).unwrap().idle_ns, 0, "pCPU {cpu}");
     }

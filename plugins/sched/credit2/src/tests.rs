@@ -21,21 +21,6 @@ static PER_CPU: Credit2Scheduler = Credit2Scheduler {
     ratelimit_us: Some(1000),
 };
 
-fn no_violations(sim: &Sim) {
-    assert_eq!(sim.violations(), &[] as &[String]);
-}
-
-/// One single-unit domain per entry.
-fn domains(sim: &mut Sim, units: &[(UnitParams, Workload)]) -> Vec<UnitId> {
-    units
-        .iter()
-        .map(|&(p, w)| {
-            sim.add_domain(0, p.unit.domid, &[(p, w)]).unwrap();
-            p.unit
-        })
-        .collect()
-}
-
 fn hog(domid: u16, weight: u16) -> (UnitParams, Workload) {
     (
         UnitParams::new(domid, 0).weighted(weight),
@@ -60,9 +45,9 @@ fn registers_under_its_xen_name_and_id() {
 #[test]
 fn weights_share_two_pcpus() {
     let mut sim = Sim::single_pool(&ONE_RQ, 2).unwrap();
-    let u = domains(&mut sim, &[hog(1, 256), hog(2, 512), hog(3, 768)]);
+    let u = sim.add_single_unit_domains(&[hog(1, 256), hog(2, 512), hog(3, 768)]);
     sim.run_for(10 * S);
-    no_violations(&sim);
+    sim.assert_no_violations();
     let r = sim.check_shares(&[(u[0], 2.0 / 6.0), (u[1], 4.0 / 6.0), (u[2], 1.0)], 0.05);
     assert_eq!(r, Ok(()));
 }
@@ -70,9 +55,9 @@ fn weights_share_two_pcpus() {
 #[test]
 fn weights_share_one_pcpu() {
     let mut sim = Sim::single_pool(&ONE_RQ, 1).unwrap();
-    let u = domains(&mut sim, &[hog(1, 256), hog(2, 512)]);
+    let u = sim.add_single_unit_domains(&[hog(1, 256), hog(2, 512)]);
     sim.run_for(10 * S);
-    no_violations(&sim);
+    sim.assert_no_violations();
     assert_eq!(
         sim.check_shares(&[(u[0], 1.0 / 3.0), (u[1], 2.0 / 3.0)], 0.05),
         Ok(())
@@ -82,7 +67,7 @@ fn weights_share_one_pcpu() {
 #[test]
 fn a_wrong_ratio_fails_the_share_check() {
     let mut sim = Sim::single_pool(&ONE_RQ, 1).unwrap();
-    let u = domains(&mut sim, &[hog(1, 256), hog(2, 512)]);
+    let u = sim.add_single_unit_domains(&[hog(1, 256), hog(2, 512)]);
     sim.run_for(10 * S);
     let e = sim
         .check_shares(&[(u[0], 2.0 / 3.0), (u[1], 1.0 / 3.0)], 0.05)
@@ -95,9 +80,9 @@ fn a_cap_holds_in_every_period() {
     let mut sim = Sim::single_pool(&ONE_RQ, 2).unwrap();
     sim.enable_trace();
     let capped = (UnitParams::new(1, 0).capped(30), Workload::CpuBound);
-    let u = domains(&mut sim, &[capped, hog(2, 256)]);
+    let u = sim.add_single_unit_domains(&[capped, hog(2, 256)]);
     sim.run_for(10 * S);
-    no_violations(&sim);
+    sim.assert_no_violations();
     assert_eq!(sim.check_shares(&[(u[0], 0.30)], 0.05), Ok(()));
     // The budget (3 ms per 10 ms) is refilled every 10 ms from the
     // domain's creation at time 0. A unit can overrun its budget by at
@@ -118,19 +103,16 @@ fn a_cap_holds_in_every_period() {
 fn nobody_starves() {
     let mut sim = Sim::single_pool(&ONE_RQ, 2).unwrap();
     sim.enable_trace();
-    let u = domains(
-        &mut sim,
-        &[
-            hog(1, 128),
-            hog(2, 256),
-            hog(3, 512),
-            hog(4, 1024),
-            hog(5, 2048),
-            (UnitParams::new(6, 0), Workload::YieldEvery { run_ns: MS }),
-        ],
-    );
+    let u = sim.add_single_unit_domains(&[
+        hog(1, 128),
+        hog(2, 256),
+        hog(3, 512),
+        hog(4, 1024),
+        hog(5, 2048),
+        (UnitParams::new(6, 0), Workload::YieldEvery { run_ns: MS }),
+    ]);
     sim.run_for(5 * S);
-    no_violations(&sim);
+    sim.assert_no_violations();
     // Credit resets when the best unit runs dry: every unit runs at least
     // once every 10 resets' worth of time (10 x 10 ms).
     for &unit in &u {
@@ -142,7 +124,7 @@ fn nobody_starves() {
 #[test]
 fn waking_units_run_soon() {
     let mut sim = Sim::single_pool(&ONE_RQ, 1).unwrap();
-    let mut u = domains(&mut sim, &[hog(1, 256), hog(2, 256)]);
+    let mut u = sim.add_single_unit_domains(&[hog(1, 256), hog(2, 256)]);
     sim.run_for(100 * MS);
     let io = (
         UnitParams::new(3, 0),
@@ -151,9 +133,9 @@ fn waking_units_run_soon() {
             sleep_ns: 10 * MS,
         },
     );
-    u.extend(domains(&mut sim, &[io]));
+    u.extend(sim.add_single_unit_domains(&[io]));
     sim.run_for(5 * S);
-    no_violations(&sim);
+    sim.assert_no_violations();
     let s = sim.unit_stats(u[2]).unwrap();
     assert!(s.wakes > 400, "{s:?}");
     // It burns little, so it has more credit than the hogs and preempts
@@ -176,7 +158,7 @@ fn load_balancing_evens_out_runqueues() {
     let start: Vec<_> = u.iter().map(|&x| sim.core().unit_cpu(x)).collect();
     assert!(start.iter().all(|&c| c == Some(0)), "{start:?}");
     sim.run_for(10 * S);
-    no_violations(&sim);
+    sim.assert_no_violations();
     // Moved apart, they get about a pCPU each.
     let busy: u64 = (0..4).map(|c| sim.cpu_stats(c).unwrap().busy_ns).sum();
     let mut dbg = String::new();

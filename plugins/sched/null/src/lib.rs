@@ -260,10 +260,6 @@ mod tests {
     use tessera_core::sched::sim::{Sim, Workload, MS};
     use tessera_core::sched::{find_scheduler, select_scheduler, SchedCore};
 
-    fn no_violations(sim: &Sim) {
-        assert_eq!(sim.violations(), &[] as &[String]);
-    }
-
     fn domain(domid: u16, w: &[Workload]) -> Vec<(UnitParams, Workload)> {
         w.iter()
             .enumerate()
@@ -304,7 +300,7 @@ mod tests {
         )
         .unwrap();
         sim.run_for(200 * MS);
-        no_violations(&sim);
+        sim.assert_no_violations();
         let mut seen = CpuMask::empty();
         for u in [
             UnitId::new(1, 0),
@@ -340,7 +336,7 @@ mod tests {
         sim.add_domain(0, 1, &domain(1, &[Workload::CpuBound, Workload::Idle]))
             .unwrap();
         sim.run_for(100 * MS);
-        no_violations(&sim);
+        sim.assert_no_violations();
         // pCPU 1 owns an idle unit; pCPUs 2 and 3 own nothing.
         for cpu in 1..4 {
             let c = sim.cpu_stats(cpu).unwrap();
@@ -375,7 +371,7 @@ mod tests {
         )
         .unwrap();
         sim.run_for(100 * MS);
-        no_violations(&sim);
+        sim.assert_no_violations();
         let s = sim.unit_stats(UnitId::new(1, 0)).unwrap();
         // Ten cycles of 2 ms run, 8 ms blocked; idle while blocked.
         assert_eq!((s.run_ns, s.blocks, s.wakes), (20 * MS, 10, 10));
@@ -386,7 +382,7 @@ mod tests {
         sim.block(hog).unwrap();
         assert_eq!(sim.core().current(1), None);
         sim.run_for(10 * MS);
-        no_violations(&sim);
+        sim.assert_no_violations();
         assert_eq!(sim.unit_stats(hog).unwrap().run_ns, 100 * MS);
         assert!(sim
             .trace()
@@ -406,7 +402,7 @@ mod tests {
         sim.add_domain(0, 1, &domain(1, &[periodic, periodic]))
             .unwrap();
         sim.run_for(50 * MS);
-        no_violations(&sim);
+        sim.assert_no_violations();
         for v in 0..2 {
             let s = sim.unit_stats(UnitId::new(1, v)).unwrap();
             assert_eq!((s.jobs_done, s.deadline_misses), (10, 0));

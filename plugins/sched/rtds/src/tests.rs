@@ -9,10 +9,6 @@ use std::vec::Vec;
 use tessera_core::sched::sim::{Sim, Workload, MS, US};
 use tessera_core::sched::{find_scheduler, UnitParams};
 
-fn no_violations(sim: &Sim) {
-    assert_eq!(sim.violations(), &[] as &[String]);
-}
-
 fn rt(domid: u16, period: u64, budget: u64, extratime: bool) -> UnitParams {
     UnitParams::new(domid, 0).with_policy(PolicyParams::Rtds {
         period_ns: period,
@@ -42,7 +38,7 @@ fn run_tasks(m: usize, tasks: &[(u64, u64)], ns: u64) -> Vec<u64> {
         sim.add_domain(0, d, &[task(d, p, b)]).unwrap();
     }
     sim.run_for(ns);
-    no_violations(&sim);
+    sim.assert_no_violations();
     tasks
         .iter()
         .enumerate()
@@ -96,7 +92,7 @@ fn partitioned_units_get_their_budget_every_period() {
             units.push((params.unit, p, b));
         }
         sim.run_for(1000 * MS);
-        no_violations(&sim);
+        sim.assert_no_violations();
         for &(u, p, b) in &units {
             for k in 0..1000 * MS / p {
                 let got = sim.run_between(u, k * p, (k + 1) * p);
@@ -184,7 +180,7 @@ fn unused_budget_is_kept_until_the_period_ends() {
     sim.run_for(5 * MS);
     sim.wake(a.unit).unwrap();
     sim.run_for(25 * MS);
-    no_violations(&sim);
+    sim.assert_no_violations();
     let runs = sim.runs(a.unit);
     assert_eq!(
         runs.first().map(|r| (r.0, r.1)),
