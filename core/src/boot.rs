@@ -371,15 +371,49 @@ fn start_domains(hal: &'static dyn Hal, fdt: &Fdt) -> Result<(), BootError> {
             online.set(i);
         }
     }
-    crate::sched::init(config::NR_CPUS, online).map_err(BootError::Sched)?;
+    let layout = match crate::sched::parse_boot_pools(
+        fdt,
+        &crate::sched::SCHEDULERS,
+        config::NR_CPUS,
+        &cpu::hwid,
+        online,
+    ) {
+        Ok(l) => l,
+        Err(e) => {
+            // Domains meant for a pool must not run on pCPUs nobody gave
+            // them: refuse them all, as for a bad dom0less description.
+            error!("cpupools: {e}; no domain is started");
+            return Ok(());
+        }
+    };
+    let sched = crate::sched::init(config::NR_CPUS, &layout).map_err(BootError::Sched)?;
     FREE_BEFORE_DOMAINS.store(FRAMES.free_pages(), Ordering::Relaxed);
     let mut started = 0;
     for spec in &specs {
-        match hal.build_domain(fdt, spec) {
+        let pool = match spec.sched.cpupool {
+            None => 0,
+            Some(ph) => match layout.pool_of_phandle(fdt, ph) {
+                Ok(id) => id,
+                Err(e) => {
+                    error!("domain {} refused: {e}", spec.name);
+                    continue;
+                }
+            },
+        };
+        if let Some(info) = sched.pool_info(pool) {
+            if let Some(what) = spec.sched.ignored_by(info.sched.sched_id()) {
+                warn!(
+                    "domain {}: {what} ignored: Pool-{pool} runs {}",
+                    spec.name,
+                    info.sched.opt_name()
+                );
+            }
+        }
+        match hal.build_domain(fdt, spec, pool) {
             Ok(id) => {
                 started += 1;
                 info!(
-                    "d{id} ({}): {} vCPUs, {} MiB{}",
+                    "d{id} ({}): {} vCPUs, {} MiB{}, Pool-{pool}",
                     spec.name,
                     spec.vcpus,
                     spec.memory_kib / 1024,

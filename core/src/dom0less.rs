@@ -7,7 +7,7 @@
 //! input and a dom0less system has nobody to notice a silently dropped
 //! setting, so the policy is strict: every property and sub-node of a
 //! domain node must be understood. One that belongs to a feature Tessera
-//! does not have yet (static memory, cpupools, grant-table limits,
+//! does not have yet (static memory, grant-table limits,
 //! passthrough, static event channels, shared memory...) is refused with
 //! [`Dom0lessError::Unsupported`], and one nobody knows with
 //! [`Dom0lessError::UnknownProperty`] / [`Dom0lessError::UnknownSubnode`].
@@ -46,7 +46,6 @@ const STANDARD_PROPERTIES: &[&str] = &["name", "phandle", "linux,phandle"];
 const REFUSED_PROPERTIES: &[(&str, &str)] = &[
     ("direct-map", "direct-mapped domains"),
     ("xen,static-mem", "static memory allocation"),
-    ("domain-cpupool", "cpupools"),
     ("llc-colors", "LLC cache colouring"),
     ("sve", "SVE for guests"),
     ("capabilities", "domain capabilities"),
@@ -65,7 +64,6 @@ const REFUSED_NODES: &[(&str, &str)] = &[
     ("xen,evtchn-v1", "static event channels"),
     ("xen,evtchn", "static event channels"),
     ("xen,domain-shared-memory-v1", "static shared memory"),
-    ("xen,cpupool", "cpupools"),
 ];
 
 /// `/chosen` properties refused, with the feature.
@@ -133,6 +131,77 @@ pub struct DomainSpec {
     /// The `multiboot,device-tree` sub-node (a partial device tree for
     /// passthrough; parsing it is the caller's business).
     pub device_tree: Option<BootModule>,
+    /// Pool and scheduling parameters.
+    pub sched: DomainSched,
+}
+
+/// A domain's CPU pool (Xen's `domain-cpupool`) and scheduling parameters
+/// (Tessera's `tessera,` properties, docs/bindings/scheduling.md; Xen sets
+/// these only through its toolstack). `None`: the policy's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DomainSched {
+    /// Phandle of the `xen,cpupool` node; `None`: Pool-0.
+    pub cpupool: Option<u32>,
+    /// `tessera,sched-weight`: 1..=65535 (credit, credit2).
+    pub weight: Option<u16>,
+    /// `tessera,sched-cap`: percent of one pCPU for the whole domain,
+    /// 0 = none, at most 100 per vCPU (credit, credit2).
+    pub cap: Option<u16>,
+    /// `tessera,rtds-period-us` and `tessera,rtds-budget-us`, in ns.
+    pub rtds: Option<(u64, u64)>,
+    /// `tessera,rtds-extratime` (RTDS; Xen's default is on); only with
+    /// `rtds`.
+    pub rtds_extratime: Option<bool>,
+    /// `tessera,arinc653-runtime-us`, in ns: the vCPU's window in the
+    /// major frame.
+    pub arinc653_runtime_ns: Option<u64>,
+}
+
+/// Xen's `RTDS_MIN_PERIOD` and `RTDS_MIN_BUDGET`, in microseconds.
+pub const RTDS_MIN_US: u64 = 10;
+/// Xen's `RTDS_MAX_PERIOD` (one year), in microseconds.
+pub const RTDS_MAX_PERIOD_US: u64 = 31_536_000_000;
+
+impl DomainSched {
+    /// Whether any setting is meant for a policy other than `sched_id`'s
+    /// (an `XEN_SCHEDULER_*` id): those are ignored, and the caller warns.
+    pub fn ignored_by(&self, sched_id: u32) -> Option<&'static str> {
+        use crate::sched::sched_id as id;
+        let fair = matches!(sched_id, id::CREDIT | id::CREDIT2);
+        if !fair && (self.weight.is_some() || self.cap.is_some()) {
+            return Some("tessera,sched-weight/tessera,sched-cap (credit and credit2 only)");
+        }
+        if sched_id != id::RTDS && (self.rtds.is_some() || self.rtds_extratime.is_some()) {
+            return Some("tessera,rtds-* (rtds only)");
+        }
+        if sched_id != id::ARINC653 && self.arinc653_runtime_ns.is_some() {
+            return Some("tessera,arinc653-runtime-us (arinc653 only)");
+        }
+        None
+    }
+
+    /// vCPU `vcpu` of domain `domid` as the scheduler core takes it.
+    pub fn unit_params(&self, domid: u16, vcpu: u16) -> crate::sched::UnitParams {
+        use crate::sched::{PolicyParams, UnitParams};
+        let mut u = UnitParams::new(domid, vcpu);
+        if let Some(w) = self.weight {
+            u = u.weighted(w);
+        }
+        if let Some(c) = self.cap {
+            u = u.capped(c);
+        }
+        if let Some((period_ns, budget_ns)) = self.rtds {
+            u = u.with_policy(PolicyParams::Rtds {
+                period_ns,
+                budget_ns,
+                extratime: self.rtds_extratime.unwrap_or(true),
+            });
+        }
+        if let Some(runtime_ns) = self.arinc653_runtime_ns {
+            u = u.with_policy(PolicyParams::Arinc653 { runtime_ns });
+        }
+        u
+    }
 }
 
 impl DomainSpec {
@@ -504,6 +573,16 @@ fn u32_prop(domain: &str, p: &Property) -> Result<u32, Dom0lessError> {
         .ok_or_else(|| bad(domain, p.name, "must be one 32-bit cell"))
 }
 
+/// A property of one 32-bit or one 64-bit value.
+fn u64_or_u32_prop(domain: &str, p: &Property) -> Result<u64, Dom0lessError> {
+    match p.value.len() {
+        4 => p.as_u32().map(u64::from),
+        8 => p.as_u64(),
+        _ => None,
+    }
+    .ok_or_else(|| bad(domain, p.name, "must be one or two 32-bit cells"))
+}
+
 fn parse_domain(node: &Node) -> Result<DomainSpec, Dom0lessError> {
     let domain = node.name();
     let name = domain.to_string();
@@ -516,6 +595,9 @@ fn parse_domain(node: &Node) -> Result<DomainSpec, Dom0lessError> {
     let mut p2m_mb = None;
     let mut address_cells = None;
     let mut size_cells = None;
+    let mut sched = DomainSched::default();
+    let mut rtds_period = None;
+    let mut rtds_budget = None;
 
     let mut seen: Vec<&str> = Vec::new();
     for p in node.properties() {
@@ -572,6 +654,41 @@ fn parse_domain(node: &Node) -> Result<DomainSpec, Dom0lessError> {
             "xen,domain-p2m-mem-mb" => p2m_mb = Some(u32_prop(domain, &p)?),
             "#address-cells" => address_cells = Some(u32_prop(domain, &p)?),
             "#size-cells" => size_cells = Some(u32_prop(domain, &p)?),
+            "domain-cpupool" => sched.cpupool = Some(u32_prop(domain, &p)?),
+            "tessera,sched-weight" => {
+                let w = u32_prop(domain, &p)?;
+                if !(1..=0xffff).contains(&w) {
+                    return Err(bad(domain, p.name, "must be 1..=65535"));
+                }
+                sched.weight = Some(w as u16);
+            }
+            "tessera,sched-cap" => {
+                let c = u32_prop(domain, &p)?;
+                if c > 0xffff {
+                    return Err(bad(domain, p.name, "must be at most 65535"));
+                }
+                sched.cap = Some(c as u16);
+            }
+            "tessera,rtds-period-us" => rtds_period = Some(u64_or_u32_prop(domain, &p)?),
+            "tessera,rtds-budget-us" => rtds_budget = Some(u64_or_u32_prop(domain, &p)?),
+            "tessera,rtds-extratime" => {
+                sched.rtds_extratime = Some(match u32_prop(domain, &p)? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(bad(domain, p.name, "must be 0 or 1")),
+                })
+            }
+            "tessera,arinc653-runtime-us" => {
+                let us = u64_or_u32_prop(domain, &p)?;
+                if us == 0 || us > u64::MAX / 1000 {
+                    return Err(bad(
+                        domain,
+                        p.name,
+                        "must be a non-zero number of microseconds",
+                    ));
+                }
+                sched.arinc653_runtime_ns = Some(us * 1000);
+            }
             other if STANDARD_PROPERTIES.contains(&other) => {}
             other => {
                 if let Some(&(_, feature)) = REFUSED_PROPERTIES.iter().find(|(n, _)| *n == other) {
@@ -627,6 +744,41 @@ fn parse_domain(node: &Node) -> Result<DomainSpec, Dom0lessError> {
         if n == 0 && vpl011 {
             return Err(Dom0lessError::Vpl011WithoutSpis { domain: name });
         }
+    }
+    if let Some(cap) = sched.cap {
+        if u64::from(cap) > 100 * u64::from(vcpus) {
+            return Err(bad(
+                domain,
+                "tessera,sched-cap",
+                "is more than 100 per vCPU of the domain",
+            ));
+        }
+    }
+    match (rtds_period, rtds_budget) {
+        (None, None) => {
+            if sched.rtds_extratime.is_some() {
+                return Err(missing("tessera,rtds-period-us"));
+            }
+        }
+        (Some(period), Some(budget)) => {
+            if !(RTDS_MIN_US..=RTDS_MAX_PERIOD_US).contains(&period) {
+                return Err(bad(
+                    domain,
+                    "tessera,rtds-period-us",
+                    "must be 10..=31536000000 (10 us to a year)",
+                ));
+            }
+            if !(RTDS_MIN_US..=period).contains(&budget) {
+                return Err(bad(
+                    domain,
+                    "tessera,rtds-budget-us",
+                    "must be at least 10 and at most the period",
+                ));
+            }
+            sched.rtds = Some((period * 1000, budget * 1000));
+        }
+        (Some(_), None) => return Err(missing("tessera,rtds-budget-us")),
+        (None, Some(_)) => return Err(missing("tessera,rtds-period-us")),
     }
     let p2m_pool_bytes = match p2m_mb {
         Some(0) => return Err(Dom0lessError::ZeroP2mPool { domain: name }),
@@ -689,6 +841,7 @@ fn parse_domain(node: &Node) -> Result<DomainSpec, Dom0lessError> {
         bootargs,
         ramdisk,
         device_tree,
+        sched,
     };
     let mods: Vec<&BootModule> = spec.modules().collect();
     for (i, a) in mods.iter().enumerate() {
@@ -1025,6 +1178,7 @@ mod tests {
                     size: 0xff_ffff
                 }),
                 device_tree: None,
+                sched: DomainSched::default(),
             }
         );
         assert_eq!(d[0].memory_bytes(), 128 << 20);
@@ -1302,11 +1456,158 @@ mod tests {
             ("max_grant_frames", cells(&[64])),
             ("sve", cells(&[128])),
             ("llc-colors", st("0-3")),
-            ("domain-cpupool", cells(&[1])),
         ] {
             assert!(
                 matches!(refused(&[(p, v)]), Dom0lessError::Unsupported { .. }),
                 "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn scheduling_properties_are_read_and_checked() {
+        use crate::sched::{sched_id, PolicyParams, UnitId};
+        let d = one_with(
+            &[
+                ("domain-cpupool", cells(&[0x21])),
+                ("tessera,sched-weight", cells(&[512])),
+                ("tessera,sched-cap", cells(&[150])),
+            ],
+            kernel,
+        )
+        .unwrap();
+        assert_eq!(d.sched.cpupool, Some(0x21));
+        let u = d.sched.unit_params(3, 1);
+        assert_eq!((u.unit, u.weight, u.cap), (UnitId::new(3, 1), 512, 150));
+        assert_eq!(d.sched.ignored_by(sched_id::CREDIT2), None);
+        assert!(d
+            .sched
+            .ignored_by(sched_id::RTDS)
+            .unwrap()
+            .contains("sched-weight"));
+
+        // RTDS: one or two cells, microseconds in, nanoseconds out.
+        let d = one_with(
+            &[
+                ("tessera,rtds-period-us", cells(&[0, 20_000])),
+                ("tessera,rtds-budget-us", cells(&[5_000])),
+                ("tessera,rtds-extratime", cells(&[0])),
+            ],
+            kernel,
+        )
+        .unwrap();
+        assert_eq!(
+            d.sched.unit_params(1, 0).policy,
+            PolicyParams::Rtds {
+                period_ns: 20_000_000,
+                budget_ns: 5_000_000,
+                extratime: false
+            }
+        );
+        assert!(d
+            .sched
+            .ignored_by(sched_id::CREDIT)
+            .unwrap()
+            .contains("rtds"));
+        let d = one_with(
+            &[
+                ("cpus", cells(&[1])),
+                ("tessera,arinc653-runtime-us", cells(&[7_500])),
+            ],
+            kernel,
+        )
+        .unwrap();
+        assert_eq!(
+            d.sched.unit_params(1, 0).policy,
+            PolicyParams::Arinc653 {
+                runtime_ns: 7_500_000
+            }
+        );
+        // Absent: the policy's defaults.
+        let d = one_with(&[], kernel).unwrap();
+        assert_eq!(d.sched, DomainSched::default());
+        assert_eq!(
+            d.sched.unit_params(1, 0),
+            crate::sched::UnitParams::new(1, 0)
+        );
+
+        // Out of range, malformed, half given: refused by name.
+        type Changes<'a> = &'a [(&'a str, Option<Vec<u8>>)];
+        let cases: &[(Changes, &str)] = &[
+            (
+                &[("tessera,sched-weight", cells(&[0]))],
+                "tessera,sched-weight",
+            ),
+            (
+                &[("tessera,sched-weight", cells(&[65536]))],
+                "tessera,sched-weight",
+            ),
+            (
+                &[("tessera,sched-weight", cells(&[1, 2]))],
+                "tessera,sched-weight",
+            ),
+            // Two vCPUs: at most 200.
+            (&[("tessera,sched-cap", cells(&[201]))], "tessera,sched-cap"),
+            (&[("domain-cpupool", empty())], "domain-cpupool"),
+            (
+                &[
+                    ("tessera,rtds-period-us", cells(&[9])),
+                    ("tessera,rtds-budget-us", cells(&[9])),
+                ],
+                "tessera,rtds-period-us",
+            ),
+            (
+                &[
+                    ("tessera,rtds-period-us", cells(&[100])),
+                    ("tessera,rtds-budget-us", cells(&[101])),
+                ],
+                "tessera,rtds-budget-us",
+            ),
+            (
+                &[
+                    ("tessera,rtds-period-us", cells(&[100])),
+                    ("tessera,rtds-budget-us", cells(&[5])),
+                ],
+                "tessera,rtds-budget-us",
+            ),
+            (
+                &[
+                    ("tessera,rtds-period-us", cells(&[8, 0])),
+                    ("tessera,rtds-budget-us", cells(&[100])),
+                ],
+                "tessera,rtds-period-us",
+            ),
+            (
+                &[("tessera,rtds-period-us", cells(&[100]))],
+                "tessera,rtds-budget-us",
+            ),
+            (
+                &[("tessera,rtds-budget-us", cells(&[100]))],
+                "tessera,rtds-period-us",
+            ),
+            (
+                &[("tessera,rtds-extratime", cells(&[1]))],
+                "tessera,rtds-period-us",
+            ),
+            (
+                &[("tessera,rtds-extratime", cells(&[2]))],
+                "tessera,rtds-extratime",
+            ),
+            (
+                &[("tessera,arinc653-runtime-us", cells(&[0]))],
+                "tessera,arinc653-runtime-us",
+            ),
+            (
+                &[("tessera,arinc653-runtime-us", empty())],
+                "tessera,arinc653-runtime-us",
+            ),
+        ];
+        for (changes, property) in cases {
+            let e = one_with(changes, kernel).unwrap_err();
+            let msg = format!("{e}");
+            assert!(
+                msg.contains("domU1") && msg.contains(property),
+                "{changes:?}: {msg}"
             );
         }
     }
@@ -1368,7 +1669,6 @@ mod tests {
         for (compat, feature) in [
             ("xen,evtchn-v1", "static event channels"),
             ("xen,domain-shared-memory-v1", "static shared memory"),
-            ("xen,cpupool", "cpupools"),
         ] {
             let blob = host(|b| {
                 b.begin("thing@1");

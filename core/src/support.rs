@@ -39,6 +39,22 @@ static CORE_ROWS: &[SupportRow] = &[
         note: "Host driver: distributor, redistributors, SGIs, SPIs routed to their owner and the timer PPIs; guests get an emulated GICv3 (distributor, redistributors, ICC system registers, list registers). No ITS/LPIs.",
     },
     SupportRow {
+        section: "Resource Management",
+        feature: "CPU Pools",
+        qualifier: None,
+        status: Status::Experimental,
+        tests: &[
+            "unit:tessera-core::sched::tests::boot_pools::xen_second_example_gives_three_pools_with_the_boot_pcpu_in_pool_0",
+            "unit:tessera-core::sched::tests::boot_pools::bad_pool_nodes_are_refused_by_name",
+            "unit:tessera-core::sched::tests::boot_pools::boot_pools_get_their_schedulers_and_keep_domains_on_their_pcpus",
+            "unit:tessera-core::dom0less::tests::scheduling_properties_are_read_and_checked",
+            "scenario:sched-weights-credit",
+            "scenario:sched-weights-credit2",
+            "scenario:guest-pool-refused",
+        ],
+        note: "Boot-time pools from Xen's xen,cpupool nodes (cpupool-cpus, cpupool-sched, domain-cpupool; the boot pCPU's pool is Pool-0, unnamed pCPUs form one more pool), each with its own scheduler instance; per-domain tessera, scheduling properties (docs/bindings/scheduling.md). No runtime pool create/destroy/move (needs the toolstack).",
+    },
+    SupportRow {
         section: "Debugging, analysis, and crash post-mortem",
         feature: "Hypervisor ‘debug keys’",
         qualifier: None,

@@ -145,6 +145,7 @@ pub fn with_domains(
     dir: &Path,
     name: &str,
     xen_bootargs: &str,
+    chosen_extra: &[String],
     domains: &[DomainNode],
 ) -> Result<std::path::PathBuf> {
     let base = dir.join(format!("{name}.qemu.dtb"));
@@ -164,6 +165,9 @@ pub fn with_domains(
     src += "\n/ {\n\tchosen {\n\t\t#address-cells = <0x2>;\n\t\t#size-cells = <0x2>;\n";
     if !xen_bootargs.is_empty() {
         let _ = writeln!(src, "\t\txen,xen-bootargs = {};", dts_string(xen_bootargs));
+    }
+    for line in chosen_extra {
+        let _ = writeln!(src, "\t\t{line}");
     }
     for d in domains {
         let size = std::fs::metadata(&d.kernel)

@@ -66,9 +66,57 @@ pub struct Scenario {
     /// /chosen/xen,xen-bootargs (needs a generated device tree).
     #[serde(default)]
     pub xen_bootargs: String,
+    /// Raw device-tree source lines added under /chosen before the
+    /// domains (`xen,cpupool` nodes; `&{/cpus/cpu@1}` names a pCPU).
+    #[serde(default)]
+    pub chosen_extra: Vec<String>,
     /// Boot-time domains (Xen's dom0less nodes) added under /chosen.
     #[serde(default)]
     pub domain: Vec<DomainCfg>,
+    /// Ratios between numbers two lines print (CPU shares).
+    #[serde(default)]
+    pub ratio: Vec<Ratio>,
+}
+
+/// `a / b` must be within `tolerance` (relative) of `want`, where `a` and
+/// `b` are the first decimal numbers after the texts `a` and `b`.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Ratio {
+    pub a: String,
+    pub b: String,
+    pub want: f64,
+    pub tolerance: f64,
+}
+
+impl Ratio {
+    fn number_after(text: &str, marker: &str) -> Option<u64> {
+        let rest = &text[text.find(marker)? + marker.len()..];
+        let digits: String = rest
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        digits.parse().ok()
+    }
+
+    /// `Ok(observed ratio)`, or why the check fails.
+    pub fn check(&self, text: &str) -> std::result::Result<f64, String> {
+        let a = Self::number_after(text, &self.a).ok_or(format!("no number after {:?}", self.a))?;
+        let b = Self::number_after(text, &self.b).ok_or(format!("no number after {:?}", self.b))?;
+        if b == 0 {
+            return Err(format!("{:?} is 0", self.b));
+        }
+        let r = a as f64 / b as f64;
+        if (r - self.want).abs() > self.want * self.tolerance {
+            return Err(format!(
+                "ratio {a}/{b} = {r:.3}, want {} within {}%",
+                self.want,
+                self.tolerance * 100.0
+            ));
+        }
+        Ok(r)
+    }
 }
 
 /// A dom0less domain in a scenario.
@@ -243,7 +291,7 @@ pub fn prepare(name: &str, sc: &Scenario, logdir: &Path, testing: bool) -> Resul
         m.extra
             .extend(["-dtb".to_string(), path.display().to_string()]);
     }
-    if !sc.domain.is_empty() || !sc.xen_bootargs.is_empty() {
+    if !sc.domain.is_empty() || !sc.xen_bootargs.is_empty() || !sc.chosen_extra.is_empty() {
         if sc.dtb_corruption.is_some() {
             bail!("{name}: dtb_corruption and domains cannot be combined");
         }
@@ -313,7 +361,8 @@ pub fn prepare(name: &str, sc: &Scenario, logdir: &Path, testing: bool) -> Resul
                 ramdisk,
             });
         }
-        let dtb_path = dtb::with_domains(&m, logdir, name, &sc.xen_bootargs, &nodes)?;
+        let dtb_path =
+            dtb::with_domains(&m, logdir, name, &sc.xen_bootargs, &sc.chosen_extra, &nodes)?;
         m.extra
             .extend(["-dtb".to_string(), dtb_path.display().to_string()]);
     }
@@ -347,6 +396,12 @@ fn check_output(sc: &Scenario, text: &str, problems: &mut Vec<String>) {
     for f in &sc.forbid {
         if text.contains(f.as_str()) {
             problems.push(format!("forbidden line seen: {f:?}"));
+        }
+    }
+    for r in &sc.ratio {
+        match r.check(text) {
+            Ok(v) => println!("    ratio {:?} / {:?} = {v:.3} (want {})", r.a, r.b, r.want),
+            Err(e) => problems.push(e),
         }
     }
 }
@@ -529,6 +584,26 @@ pub fn cmd_test(args: &[String]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ratio_reads_the_numbers_and_checks_the_tolerance() {
+        let r = Ratio {
+            a: "(d2) testguest: spin:".into(),
+            b: "(d1) testguest: spin:".into(),
+            want: 2.0,
+            tolerance: 0.1,
+        };
+        let text = "(d1) testguest: spin: 1000 iterations\n(d2) testguest: spin: 2150 iterations\n";
+        assert!((r.check(text).unwrap() - 2.15).abs() < 1e-9);
+        let text = "(d1) testguest: spin: 1000 iterations\n(d2) testguest: spin: 2250 iterations\n";
+        assert!(r.check(text).unwrap_err().contains("2.250"));
+        assert!(r
+            .check("(d1) testguest: spin: 1000")
+            .unwrap_err()
+            .contains("no number"));
+        let text = "(d1) testguest: spin: 0\n(d2) testguest: spin: 5\n";
+        assert!(r.check(text).unwrap_err().contains("is 0"));
+    }
 
     /// Every scenario and the demo setup parse, and name guests and
     /// initramfs inits that exist, so `cargo xtask run` cannot rot unseen.

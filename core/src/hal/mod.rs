@@ -73,11 +73,13 @@ pub trait Hal: Sync {
     fn ipi_selftest(&self, cpu: usize) -> Result<(), HalError>;
     /// Waits for an interrupt (idle).
     fn idle(&self);
-    /// Builds and starts a boot-time domain; its id, or why it was refused.
+    /// Builds a boot-time domain and adds its vCPUs to CPU pool `pool`;
+    /// its id, or why it was refused.
     fn build_domain(
         &self,
         fdt: &Fdt,
         spec: &crate::dom0less::DomainSpec,
+        pool: u32,
     ) -> Result<u16, alloc::string::String>;
     /// Enters this CPU's scheduling loop for good.
     fn run_cpu(&self) -> !;

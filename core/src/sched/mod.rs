@@ -22,12 +22,14 @@ use linkme::distributed_slice;
 use crate::boot::ParamStr;
 use crate::cmdline::{Param, ParamKind, PARAMS};
 
+mod bootpools;
 mod cpumask;
 mod pool;
 pub mod sim;
 #[cfg(test)]
 mod tests;
 
+pub use bootpools::{parse_boot_pools, BootPool, BootPools, PoolDtError, CPUPOOL_COMPATIBLE};
 pub use cpumask::CpuMask;
 pub use pool::{CpuPool, Dispatch, PoolInfo, PoolStats, SchedCore, UnitInfo};
 
@@ -579,9 +581,11 @@ static SCHED: spin::Once<SchedCore> = spin::Once::new();
 
 /// Sets up scheduling at boot: picks Pool-0's scheduler from `sched=`
 /// (warning and falling back to the Kconfig default when it names none of
-/// this image's), creates Pool-0 and puts the `online` pCPUs in it. Call
-/// once, after secondary CPUs are up and before the first domain.
-pub fn init(nr_cpus: usize, online: CpuMask) -> Result<&'static SchedCore, SchedError> {
+/// this image's) and creates the boot-time pools of `layout`
+/// ([`parse_boot_pools`], or [`BootPools::single`]: Pool-0 with every
+/// online pCPU). Call once, after secondary CPUs are up and before the
+/// first domain.
+pub fn init(nr_cpus: usize, layout: &BootPools) -> Result<&'static SchedCore, SchedError> {
     if SCHED.is_completed() {
         return Err(SchedError::AlreadyInitialised);
     }
@@ -593,7 +597,7 @@ pub fn init(nr_cpus: usize, online: CpuMask) -> Result<&'static SchedCore, Sched
     });
     let requested = core::str::from_utf8(&requested[..len]).unwrap_or("");
     let core = SchedCore::new(nr_cpus);
-    core.create_boot_pool(&SCHEDULERS, requested, default_scheduler_name(), online)?;
+    core.create_boot_pools(&SCHEDULERS, requested, default_scheduler_name(), layout)?;
     let mut fresh = false;
     let sched = SCHED.call_once(|| {
         fresh = true;

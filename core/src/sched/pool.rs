@@ -25,6 +25,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use spin::{Mutex, RwLock};
 
+use super::bootpools::BootPools;
 use super::{
     select_scheduler, CpuMask, Decision, SchedError, SchedInstance, SchedulerOps, Time, UnitId,
     UnitParams,
@@ -247,18 +248,39 @@ impl SchedCore {
         default: &str,
         online: CpuMask,
     ) -> Result<(), SchedError> {
-        let (ops, fallback) = select_scheduler(registry, requested, default)?;
+        self.create_boot_pools(registry, requested, default, &BootPools::single(online))
+    }
+
+    /// Creates the boot-time pools (from `xen,cpupool` nodes): a pool that
+    /// names no scheduler gets the `sched=` choice, whose fallback is
+    /// warned about once. pCPUs beyond this core's are left out rather
+    /// than failing boot.
+    pub fn create_boot_pools(
+        &self,
+        registry: &[&'static dyn SchedulerOps],
+        requested: &str,
+        default: &str,
+        layout: &BootPools,
+    ) -> Result<(), SchedError> {
+        let (chosen, fallback) = select_scheduler(registry, requested, default)?;
         if let Some(f) = fallback {
             warn!("{f}");
         }
-        info!("Using scheduler: {} ({})", ops.name(), ops.opt_name());
-        self.create_pool(0, ops)?;
-        // pCPUs beyond this core's are left out rather than failing boot.
-        let cpus = online.and(CpuMask::first_n(self.nr_cpus()));
-        for cpu in cpus.iter() {
-            self.pool_assign_cpu(0, cpu)?;
+        for p in &layout.pools {
+            let ops = p.sched.unwrap_or(chosen);
+            if p.id == 0 {
+                info!("Using scheduler: {} ({})", ops.name(), ops.opt_name());
+            }
+            self.create_pool(p.id, ops)?;
+            let cpus = p.cpus.and(CpuMask::first_n(self.nr_cpus()));
+            for cpu in cpus.iter() {
+                self.pool_assign_cpu(p.id, cpu)?;
+            }
+            match &p.node {
+                Some(node) => info!("Pool-{}: {} on pCPUs {cpus} ({node})", p.id, ops.opt_name()),
+                None => info!("Pool-{}: {} on pCPUs {cpus}", p.id, ops.opt_name()),
+            }
         }
-        info!("Pool-0: {} on pCPUs {cpus}", ops.opt_name());
         Ok(())
     }
 

@@ -299,9 +299,9 @@ fn global_entry_points_before_and_after_init() {
     assert!(!need_resched(0));
     // sched= as set by other tests may be "null" (absent here): init
     // falls back and still builds Pool-0.
-    let core = init(2, CpuMask::first_n(2)).unwrap();
+    let core = init(2, &BootPools::single(CpuMask::first_n(2))).unwrap();
     assert_eq!(
-        init(2, CpuMask::first_n(2)).err(),
+        init(2, &BootPools::single(CpuMask::first_n(2))).err(),
         Some(SchedError::AlreadyInitialised)
     );
     assert_eq!(core.pool_info(0).unwrap().cpus, CpuMask::first_n(2));
@@ -560,4 +560,271 @@ fn simulated_workloads_block_wake_yield_and_release_periodically() {
         bw.max_wake_latency_ns <= 2 * MS,
         "round robin behind one yielder"
     );
+}
+
+// Boot-time pools from `xen,cpupool` nodes.
+
+mod boot_pools {
+    use super::*;
+    use crate::fdt::Fdt;
+    use crate::testing::DtBuilder;
+    use std::vec;
+
+    /// Xen's cpupools.txt machine: a72 cores 0 and 1, a53 cores 0x100 to
+    /// 0x103 (phandles 1..=6), pCPU index = position in this list.
+    const HWIDS: [u64; 6] = [0, 1, 0x100, 0x101, 0x102, 0x103];
+
+    fn hwid(i: usize) -> Option<u64> {
+        HWIDS.get(i).copied()
+    }
+
+    /// A tree with those cpus and `chosen` written by the closure.
+    fn tree(chosen: impl FnOnce(&mut DtBuilder)) -> Vec<u8> {
+        let mut b = DtBuilder::new();
+        b.begin("");
+        b.prop_u32("#address-cells", 2);
+        b.prop_u32("#size-cells", 2);
+        b.begin("cpus");
+        b.prop_u32("#address-cells", 1);
+        b.prop_u32("#size-cells", 0);
+        for (i, h) in HWIDS.iter().enumerate() {
+            b.begin(&format!("cpu@{h:x}"));
+            b.prop_str("device_type", "cpu");
+            b.prop_u32("reg", *h as u32);
+            b.prop_u32("phandle", i as u32 + 1);
+            b.end();
+        }
+        b.end();
+        b.begin("uart@9000000");
+        b.prop_u32("phandle", 0x40);
+        b.end();
+        b.begin("chosen");
+        chosen(&mut b);
+        b.end();
+        b.end();
+        b.finish(&[])
+    }
+
+    fn pool(b: &mut DtBuilder, name: &str, phandle: u32, cpus: &[u32], sched: Option<&str>) {
+        b.begin(name);
+        b.prop_str("compatible", "xen,cpupool");
+        b.prop_cells("cpupool-cpus", cpus);
+        if let Some(s) = sched {
+            b.prop_str("cpupool-sched", s);
+        }
+        b.prop_u32("phandle", phandle);
+        b.end();
+    }
+
+    fn registry() -> [&'static dyn SchedulerOps; 2] {
+        [&FIFO, &LIMITED]
+    }
+
+    fn parse(blob: &[u8], online: CpuMask) -> Result<BootPools, PoolDtError> {
+        parse_boot_pools(&Fdt::new(blob).unwrap(), &registry(), 6, &hwid, online)
+    }
+
+    fn all() -> CpuMask {
+        CpuMask::first_n(6)
+    }
+
+    #[test]
+    fn no_pool_node_puts_every_online_pcpu_in_pool_0() {
+        let blob = tree(|_| {});
+        let l = parse(&blob, CpuMask::from_cpus(&[0, 2, 3])).unwrap();
+        assert_eq!(l, BootPools::single(CpuMask::from_cpus(&[0, 2, 3])));
+    }
+
+    #[test]
+    fn xen_second_example_gives_three_pools_with_the_boot_pcpu_in_pool_0() {
+        // cpupools.txt: pool a = a53_1, a53_2; pool b = a72_1, a72_2
+        // with its own scheduler; a53_3 and a53_4 form a third pool.
+        let blob = tree(|b| {
+            pool(b, "cpupool_a", 0x20, &[3, 4], None);
+            pool(b, "cpupool_b", 0x21, &[1, 2], Some("limited"));
+        });
+        let fdt_blob = blob.clone();
+        let l = parse(&blob, all()).unwrap();
+        let ids: Vec<(u32, Option<&str>, CpuMask, Option<&str>)> = l
+            .pools
+            .iter()
+            .map(|p| {
+                (
+                    p.id,
+                    p.node.as_deref(),
+                    p.cpus,
+                    p.sched.map(|s| s.opt_name()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            vec![
+                (
+                    0,
+                    Some("cpupool_b"),
+                    CpuMask::from_cpus(&[0, 1]),
+                    Some("limited")
+                ),
+                (1, Some("cpupool_a"), CpuMask::from_cpus(&[2, 3]), None),
+                (2, None, CpuMask::from_cpus(&[4, 5]), None),
+            ]
+        );
+        let fdt = Fdt::new(&fdt_blob).unwrap();
+        assert_eq!(l.pool_of_phandle(&fdt, 0x20), Ok(1));
+        assert_eq!(l.pool_of_phandle(&fdt, 0x21), Ok(0));
+        assert_eq!(
+            l.pool_of_phandle(&fdt, 0x40),
+            Err(PoolDtError::NotAPool {
+                phandle: 0x40,
+                node: "uart@9000000".into()
+            })
+        );
+        assert_eq!(
+            l.pool_of_phandle(&fdt, 0x99),
+            Err(PoolDtError::NoSuchPhandle { phandle: 0x99 })
+        );
+    }
+
+    #[test]
+    fn every_pcpu_named_means_no_extra_pool() {
+        let blob = tree(|b| {
+            pool(b, "p0", 0x20, &[1, 2, 3], None);
+            pool(b, "p1", 0x21, &[4, 5, 6], Some("fifo"));
+        });
+        let l = parse(&blob, all()).unwrap();
+        assert_eq!(l.pools.len(), 2);
+        assert_eq!(l.pools[1].cpus, CpuMask::from_cpus(&[3, 4, 5]));
+        assert_eq!(l.pools[1].sched.map(|s| s.opt_name()), Some("fifo"));
+    }
+
+    #[test]
+    fn bad_pool_nodes_are_refused_by_name() {
+        let cases: Vec<(Vec<u8>, PoolDtError)> = vec![
+            (
+                tree(|b| {
+                    pool(b, "a", 0x20, &[1, 2], None);
+                    pool(b, "b", 0x21, &[2], None);
+                }),
+                PoolDtError::CpuTwice {
+                    node: "b".into(),
+                    cpu: 1,
+                },
+            ),
+            (
+                tree(|b| pool(b, "a", 0x20, &[1, 1], None)),
+                PoolDtError::CpuTwice {
+                    node: "a".into(),
+                    cpu: 0,
+                },
+            ),
+            (
+                tree(|b| pool(b, "a", 0x20, &[], None)),
+                PoolDtError::NoCpus { node: "a".into() },
+            ),
+            (
+                tree(|b| pool(b, "a", 0x20, &[0x40], None)),
+                PoolDtError::NotACpu {
+                    node: "a".into(),
+                    phandle: 0x40,
+                },
+            ),
+            (
+                tree(|b| pool(b, "a", 0x20, &[0x77], None)),
+                PoolDtError::NotACpu {
+                    node: "a".into(),
+                    phandle: 0x77,
+                },
+            ),
+            (
+                tree(|b| pool(b, "a", 0x20, &[2], Some("credit9"))),
+                PoolDtError::UnknownScheduler {
+                    node: "a".into(),
+                    name: "credit9".into(),
+                    available: " fifo limited".into(),
+                },
+            ),
+            (
+                tree(|b| {
+                    b.begin("a");
+                    b.prop_str("compatible", "xen,cpupool");
+                    b.prop_cells("cpupool-cpus", &[2]);
+                    b.prop_u32("cpupool-weight", 3);
+                    b.end();
+                }),
+                PoolDtError::UnknownProperty {
+                    node: "a".into(),
+                    property: "cpupool-weight".into(),
+                },
+            ),
+            (
+                tree(|b| {
+                    b.begin("a");
+                    b.prop_str("compatible", "xen,cpupool");
+                    b.prop_bytes("cpupool-cpus", &[0, 0, 1]);
+                    b.end();
+                }),
+                PoolDtError::BadProperty {
+                    node: "a".into(),
+                    property: "cpupool-cpus",
+                    why: "must be a list of phandles",
+                },
+            ),
+        ];
+        for (blob, want) in cases {
+            let got = parse(&blob, all()).unwrap_err();
+            assert_eq!(got, want);
+            let msg = format!("{got}");
+            assert!(msg.starts_with("cpupool "), "{msg}");
+        }
+        // A pool naming a pCPU that never came online (Xen panics).
+        let blob = tree(|b| pool(b, "a", 0x20, &[3], None));
+        assert_eq!(
+            parse(&blob, CpuMask::from_cpus(&[0, 1])).unwrap_err(),
+            PoolDtError::CpuOffline {
+                node: "a".into(),
+                cpu: 2
+            }
+        );
+        // A cpu node whose reg is no pCPU the machine has.
+        let blob = tree(|b| pool(b, "a", 0x20, &[6], None));
+        let l = parse_boot_pools(&Fdt::new(&blob).unwrap(), &registry(), 5, &hwid, all());
+        assert_eq!(
+            l.unwrap_err(),
+            PoolDtError::NoSuchCpu {
+                node: "a".into(),
+                cpu_node: "cpu@103".into(),
+                hwid: 0x103
+            }
+        );
+    }
+
+    #[test]
+    fn boot_pools_get_their_schedulers_and_keep_domains_on_their_pcpus() {
+        let blob = tree(|b| pool(b, "rt", 0x20, &[5, 6], Some("fifo")));
+        let l = parse(&blob, CpuMask::first_n(6)).unwrap();
+        let core = SchedCore::new(6);
+        core.create_boot_pools(&registry(), "", "limited", &l)
+            .unwrap();
+        let p0 = core.pool_info(0).unwrap();
+        let p1 = core.pool_info(1).unwrap();
+        assert_eq!(
+            (p0.sched.opt_name(), p0.cpus),
+            ("limited", CpuMask::first_n(4))
+        );
+        assert_eq!(
+            (p1.sched.opt_name(), p1.cpus),
+            ("fifo", CpuMask::from_cpus(&[4, 5]))
+        );
+        core.add_domain(1, 1, &[UnitParams::new(1, 0), UnitParams::new(1, 1)])
+            .unwrap();
+        assert_eq!(core.pool_of_domain(1), Some(1));
+        core.vcpu_wake(UnitId::new(1, 0), 0).unwrap();
+        core.vcpu_wake(UnitId::new(1, 1), 0).unwrap();
+        for cpu in 0..4 {
+            assert_eq!(core.schedule(cpu, 1).next, None, "pCPU {cpu} is Pool-0's");
+        }
+        let ran: Vec<Option<UnitId>> = (4..6).map(|c| core.schedule(c, 1).next).collect();
+        assert!(ran.contains(&Some(UnitId::new(1, 0))) && ran.contains(&Some(UnitId::new(1, 1))));
+    }
 }

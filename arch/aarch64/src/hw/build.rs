@@ -53,8 +53,9 @@ fn copy_to_guest(p2m: &P2m, ipa: u64, data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// Builds and starts one domain; its id, or why it was refused.
-pub fn build_domain(fdt: &Fdt, spec: &DomainSpec) -> Result<u16, String> {
+/// Builds and starts one domain in CPU pool `pool`; its id, or why it was
+/// refused.
+pub fn build_domain(fdt: &Fdt, spec: &DomainSpec, pool: u32) -> Result<u16, String> {
     // Features that come with later work are refused, never ignored.
     if spec.enhanced != Enhanced::Disabled {
         return Err(String::from(
@@ -180,10 +181,10 @@ pub fn build_domain(fdt: &Fdt, spec: &DomainSpec) -> Result<u16, String> {
     };
     let dom = dom.publish();
     let units: Vec<UnitParams> = (0..spec.vcpus as u16)
-        .map(|v| UnitParams::new(id, v))
+        .map(|v| spec.sched.unit_params(id, v))
         .collect();
     let core = sched::get().ok_or("the scheduler is not running")?;
-    if let Err(e) = core.add_domain(0, id, &units) {
+    if let Err(e) = core.add_domain(pool, id, &units) {
         let why = format!("{e}");
         let _ = dom.begin_shutdown(tessera_core::domain::ShutdownReason::Crash);
         drop(p2m);

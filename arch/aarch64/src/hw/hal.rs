@@ -162,8 +162,9 @@ impl Hal for Aarch64 {
         &self,
         fdt: &Fdt,
         spec: &tessera_core::dom0less::DomainSpec,
+        pool: u32,
     ) -> Result<u16, alloc::string::String> {
-        super::build::build_domain(fdt, spec)
+        super::build::build_domain(fdt, spec, pool)
     }
 
     fn run_cpu(&self) -> ! {

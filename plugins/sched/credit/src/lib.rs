@@ -954,10 +954,13 @@ static PLUGIN: Plugin = Plugin {
             "unit:tessera-sched-credit::tests::waking_units_are_boosted",
             "unit:tessera-sched-credit::tests::idle_pcpus_steal_work",
             "scenario:sched-credit",
+            "scenario:sched-weights-credit",
         ],
         note: "Weights, caps (parking at accounting as Xen), BOOST on wake, UNDER/OVER, \
                30 ms slice, 10 ms tick, rate limit, work stealing; tested in the host \
-               simulator only. No toolstack adjustment, no SMT-aware placement.",
+               simulator, and on QEMU, where weights 256:512 on one pCPU give 1:2 within \
+               10%. Weight and cap at boot from tessera, properties; no toolstack \
+               adjustment, no SMT-aware placement.",
     }],
     init: None,
 };

@@ -1350,10 +1350,13 @@ static PLUGIN: Plugin = Plugin {
             "unit:tessera-sched-credit2::tests::waking_units_run_soon",
             "unit:tessera-sched-credit2::tests::load_balancing_evens_out_runqueues",
             "scenario:sched-credit2",
+            "scenario:sched-weights-credit2",
             "scenario:linux-credit2-overcommit",
         ],
         note: "Credits, runqueues (credit2_runqueue=, flat topology), rate limit, load \
-               balancing, weights, caps by budget replenishment; tested in the host simulator and on QEMU. No toolstack adjustment, no SMT awareness.",
+               balancing, weights, caps by budget replenishment; tested in the host simulator \
+               and on QEMU, where weights 256:512 on one pCPU give 1:2 within 10%. Weight and \
+               cap at boot from tessera, properties; no toolstack adjustment, no SMT awareness.",
     }],
     init: None,
 };

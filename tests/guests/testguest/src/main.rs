@@ -19,6 +19,7 @@ mod gic;
 mod mmio;
 mod out;
 mod psci;
+mod spin;
 mod uart;
 
 use fdt::{prop_str, Fdt, Node, Walk};
@@ -182,6 +183,7 @@ extern "C" fn testguest_main(dtb: u64, base: u64) -> ! {
             }
         }
         b"irq" => gic::run(&env),
+        b"spin" => spin::run(&env),
         b"attack" => {
             attack::run(&env);
             gic::hostile(&env);
