@@ -1,7 +1,9 @@
 //! `cargo xtask`: everything that runs on the host. See README.md.
 //!
-//! Commands: build, run, test, support, doctor, and the Kconfig commands.
+//! Commands: build, run, test, bench, support, doctor, and the Kconfig
+//! commands.
 
+mod bench;
 mod config;
 mod dtb;
 mod elf;
@@ -31,6 +33,9 @@ usage: cargo xtask <command> [options]
                                        the hypervisor alone
   test [--scenario NAME]... [--host-only] [--scenarios-only]
                                        host unit tests, SUPPORT.md check, then QEMU scenarios
+  bench [--json PATH] [--only sched|size]
+                                       figures: scheduler decision cost at 4/64/1024
+                                       vCPUs, image size per defconfig (docs/performance.md)
   support [--check]                    regenerate SUPPORT.md (or check it is current)
   doctor                               show the toolchain found and what is missing
   menuconfig | defconfig [FILE] | savedefconfig [--out FILE] | olddefconfig |
@@ -59,6 +64,7 @@ fn run(args: &[String]) -> Result<()> {
         "build" => image::cmd_build(rest),
         "run" => qemu::cmd_run(rest),
         "test" => scenario::cmd_test(rest),
+        "bench" => bench::cmd_bench(rest),
         "support" => support::cmd_support(rest),
         "doctor" => toolchain::cmd_doctor(),
         "menuconfig" | "defconfig" | "savedefconfig" | "olddefconfig" | "allyesconfig"
