@@ -36,6 +36,7 @@ mod support;
 pub mod uart;
 pub mod vdev;
 pub mod vpmu;
+pub mod xen;
 pub mod xsm;
 
 #[cfg(test)]

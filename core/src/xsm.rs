@@ -87,6 +87,46 @@ pub fn select(name: &str) -> &'static dyn XsmPolicy {
         .unwrap_or(&Dummy)
 }
 
+impl Subject {
+    /// A dom0less domU: no privilege, not xenstore, nobody's device model.
+    pub const fn domu(id: u16) -> Self {
+        Subject {
+            id,
+            is_privileged: false,
+            is_xenstore: false,
+            target: None,
+        }
+    }
+}
+
+/// The hook before every hypercall (Xen checks per operation; the
+/// families ask [`target`] and [`privileged`] where Xen's handlers do).
+/// The dummy policy lets every domain make every call this image has.
+pub fn hypercall_allowed(domid: u16, _nr: u64) -> Result<(), i64> {
+    select("")
+        .check(Action::Hook, &Subject::domu(domid), None)
+        .map_err(i64::from)
+}
+
+/// XSM_TARGET: `src` acting on domain `target`.
+pub fn target(src: u16, target: u16) -> Result<(), i64> {
+    select("")
+        .check(
+            Action::Target,
+            &Subject::domu(src),
+            Some(&Subject::domu(target)),
+        )
+        .map_err(i64::from)
+}
+
+/// XSM_PRIV: operations only the control domain may do. Dom0less domUs
+/// are never privileged.
+pub fn privileged(src: u16) -> Result<(), i64> {
+    select("")
+        .check(Action::Priv, &Subject::domu(src), None)
+        .map_err(i64::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

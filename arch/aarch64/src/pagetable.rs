@@ -129,6 +129,75 @@ fn map_one(
     Ok(())
 }
 
+/// Replaces the 4 KiB translation of `va` with `new` (`Some((pa, attrs))`)
+/// or removes it (`None`), splitting a block that covers `va` into the
+/// next level's entries first. Live entries change break-before-make: the
+/// old entry is invalidated and `flush` is called (it must invalidate the
+/// TLBs of everyone using these tables) before the new one is written.
+/// Returns the 4 KiB leaf that was there (0: nothing mapped). On
+/// `NoMemory` every address still translates as before (a block may have
+/// been split into equivalent entries).
+pub fn set_page(
+    mem: &mut impl TableMemory,
+    root: u64,
+    start_level: usize,
+    va: u64,
+    new: Option<(u64, u64)>,
+    flush: &mut impl FnMut(),
+) -> Result<u64, MapError> {
+    if va & (PAGE_SIZE - 1) != 0 {
+        return Err(MapError::Misaligned {
+            va,
+            pa: 0,
+            size: PAGE_SIZE,
+        });
+    }
+    let mut table = root;
+    for level in start_level..3 {
+        let i = index(va, level);
+        let entry = mem.table(table)[i];
+        if entry & DESC_VALID == 0 {
+            if new.is_none() {
+                return Ok(0);
+            }
+            let t = mem.alloc_table().ok_or(MapError::NoMemory)?;
+            mem.table(t).fill(0);
+            mem.table(table)[i] = t | DESC_VALID | DESC_TABLE_OR_PAGE;
+            table = t;
+        } else if entry & DESC_TABLE_OR_PAGE != 0 {
+            table = entry & OUTPUT_ADDR_MASK;
+        } else {
+            // A block: the same translation one level down, then swap.
+            let t = mem.alloc_table().ok_or(MapError::NoMemory)?;
+            let child = 1u64 << LEVEL_SHIFT[level + 1];
+            let base = entry & OUTPUT_ADDR_MASK;
+            let attrs = entry & !OUTPUT_ADDR_MASK & !(DESC_VALID | DESC_TABLE_OR_PAGE);
+            let kind = if level + 1 == 3 {
+                DESC_VALID | DESC_TABLE_OR_PAGE
+            } else {
+                DESC_VALID
+            };
+            for (j, e) in mem.table(t).iter_mut().enumerate() {
+                *e = (base + j as u64 * child) | attrs | kind;
+            }
+            mem.table(table)[i] = 0;
+            flush();
+            mem.table(table)[i] = t | DESC_VALID | DESC_TABLE_OR_PAGE;
+            table = t;
+        }
+    }
+    let i = index(va, 3);
+    let old = mem.table(table)[i];
+    if old & DESC_VALID != 0 {
+        mem.table(table)[i] = 0;
+        flush();
+    }
+    if let Some((pa, attrs)) = new {
+        mem.table(table)[i] = (pa & OUTPUT_ADDR_MASK) | attrs | DESC_VALID | DESC_TABLE_OR_PAGE;
+    }
+    Ok(if old & DESC_VALID != 0 { old } else { 0 })
+}
+
 /// Walks the tables for `va`: the leaf descriptor and its level.
 pub fn lookup(mem: &mut impl TableMemory, root: u64, va: u64) -> Option<(u64, usize)> {
     lookup_from(mem, root, 0, va)
@@ -216,6 +285,77 @@ mod tests {
         let root = f.alloc_table().unwrap();
         f.table(root).fill(0);
         (f, root)
+    }
+
+    #[test]
+    fn set_page_splits_blocks_and_breaks_before_make() {
+        let (mut m, root) = fake(16);
+        // A 1 GiB block and a 2 MiB block of a stage 2 (walk from level 1).
+        map_from(
+            &mut m,
+            root,
+            1,
+            39,
+            0x4000_0000,
+            0x8000_0000,
+            0x4020_0000,
+            ATTR_RW_NX,
+            true,
+        )
+        .unwrap();
+        let mut flushes = 0;
+        // Inside the 1 GiB block: split to 2 MiB blocks, then to pages.
+        let old = set_page(
+            &mut m,
+            root,
+            1,
+            0x4000_5000,
+            Some((0x9999_0000, ATTR_RW_NX)),
+            &mut || flushes += 1,
+        )
+        .unwrap();
+        assert_eq!(old & OUTPUT_ADDR_MASK, 0x8000_5000);
+        assert_eq!(flushes, 3, "two splits and one replacement");
+        let pa = |m: &mut Fake, va: u64| {
+            let (leaf, level) = lookup_from(m, root, 1, va).unwrap();
+            let span = 1u64 << LEVEL_SHIFT[level];
+            (leaf & OUTPUT_ADDR_MASK & !(span - 1)) | (va & (span - 1))
+        };
+        assert_eq!(pa(&mut m, 0x4000_5000), 0x9999_0000);
+        assert_eq!(pa(&mut m, 0x4000_4abc), 0x8000_4abc);
+        assert_eq!(pa(&mut m, 0x4000_6000), 0x8000_6000);
+        assert_eq!(pa(&mut m, 0x4123_4000), 0x8123_4000);
+        assert_eq!(pa(&mut m, 0x8010_0000), 0xc010_0000);
+        assert_eq!(lookup_from(&mut m, root, 1, 0x4123_4000).unwrap().1, 2);
+        // Removing: the old leaf comes back, the hole stays a hole.
+        let mut flushes = 0;
+        let old = set_page(&mut m, root, 1, 0x4000_5000, None, &mut || flushes += 1).unwrap();
+        assert_eq!((old & OUTPUT_ADDR_MASK, flushes), (0x9999_0000, 1));
+        assert!(lookup_from(&mut m, root, 1, 0x4000_5000).is_none());
+        assert_eq!(
+            set_page(&mut m, root, 1, 0x4000_5000, None, &mut || flushes += 1),
+            Ok(0)
+        );
+        assert_eq!(
+            set_page(&mut m, root, 1, 0x7000_0000_0000, None, &mut || {}),
+            Ok(0)
+        );
+        // Mapping where nothing was: no flush needed.
+        let mut flushes = 0;
+        set_page(
+            &mut m,
+            root,
+            1,
+            0x3800_0000,
+            Some((0x1234_5000, ATTR_RW_NX)),
+            &mut || flushes += 1,
+        )
+        .unwrap();
+        assert_eq!((pa(&mut m, 0x3800_0010), flushes), (0x1234_5010, 0));
+        assert!(matches!(
+            set_page(&mut m, root, 1, 0x3800_0800, None, &mut || {}),
+            Err(MapError::Misaligned { .. })
+        ));
     }
 
     #[test]

@@ -82,6 +82,16 @@ impl Frames {
             .sum()
     }
 
+    /// One past the highest frame managed (Xen's `max_page`).
+    pub fn max_pfn(&self) -> u64 {
+        self.zones
+            .lock()
+            .iter()
+            .map(|z| z.end_pfn())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Calls `f` with the page's info.
     pub fn with_info<R>(&self, pfn: u64, f: impl FnOnce(&PageInfo) -> R) -> Option<R> {
         let zones = self.zones.lock();

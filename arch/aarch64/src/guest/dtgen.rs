@@ -87,6 +87,41 @@ pub struct GuestDtSpec<'a> {
     /// accepted by [`check_partial`]: its `/aliases` and `/passthrough`
     /// nodes are copied in, as Xen does.
     pub partial: Option<Fdt<'a>>,
+    /// `xen,enhanced`: add the `hypervisor` node (Xen's
+    /// `make_hypervisor_node`).
+    pub xen: bool,
+}
+
+/// Xen's smallest extended region (`EXT_REGION_MIN_SIZE`: 64 MiB).
+const EXT_REGION_MIN: u64 = 64 << 20;
+
+/// The `hypervisor` node's `reg`: the grant-table window, then the unused
+/// parts of the guest RAM windows of at least 64 MiB (Xen's "extended
+/// regions", where a guest may map foreign pages).
+fn hypervisor_regions(ram: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    use super::layout::{GUEST_RAM0_BASE, GUEST_RAM0_SIZE, GUEST_RAM1_BASE, GUEST_RAM1_SIZE};
+    let mut out = alloc::vec![(
+        tessera_core::xen::abi::GUEST_GNTTAB_BASE,
+        tessera_core::xen::abi::GUEST_GNTTAB_SIZE
+    )];
+    for (wb, ws) in [
+        (GUEST_RAM0_BASE, GUEST_RAM0_SIZE),
+        (GUEST_RAM1_BASE, GUEST_RAM1_SIZE),
+    ] {
+        let used_end = ram
+            .iter()
+            .filter(|&&(b, _)| b >= wb && b < wb + ws)
+            .map(|&(b, s)| b + s)
+            .max()
+            .unwrap_or(wb);
+        // 2 MiB aligned, as Xen's regions are.
+        let start = (used_end + 0x1f_ffff) & !0x1f_ffff;
+        let end = wb + ws;
+        if end > start && end - start >= EXT_REGION_MIN {
+            out.push((start, end - start));
+        }
+    }
+    out
 }
 
 /// Why a partial device tree is refused.
@@ -377,6 +412,24 @@ pub fn build(spec: &GuestDtSpec) -> Result<Vec<u8>, DtGenError> {
             .end_node();
     }
 
+    // make_hypervisor_node: Xen's version, the grant-table window and the
+    // extended regions, and the event-channel PPI (level, active low).
+    if spec.xen {
+        let mut reg = Vec::new();
+        for (b, sz) in hypervisor_regions(spec.ram) {
+            reg.extend(range(b, sz));
+        }
+        w.begin_node("hypervisor")
+            .prop_strs("compatible", &["xen,xen-4.20", "xen,xen"])
+            .prop_cells("reg", &reg)
+            .prop_cells(
+                "interrupts",
+                &interrupt(tessera_core::xen::abi::GUEST_EVTCHN_PPI, IRQ_TYPE_LEVEL_LOW),
+            )
+            .prop_u32("interrupt-parent", GUEST_PHANDLE_GIC)
+            .end_node();
+    }
+
     // The partial device tree's /aliases and /passthrough (Xen's
     // domain_handle_dtb_bootmodule copies exactly these).
     if let Some(partial) = spec.partial {
@@ -415,6 +468,7 @@ mod tests {
             cpu_clock_frequency: None,
             timer_clock_frequency: None,
             partial: None,
+            xen: false,
         }
     }
 
@@ -436,6 +490,39 @@ mod tests {
 
     fn props<'a>(n: &Node<'a>) -> Vec<&'a str> {
         n.properties().map(|p| p.name).collect()
+    }
+
+    #[test]
+    fn xen_enhanced_domains_get_xens_hypervisor_node() {
+        let banks = ram_banks(256 << 20).unwrap();
+        let mut sp = spec(banks.as_slice());
+        let blob = build(&sp).unwrap();
+        assert!(Fdt::new(&blob).unwrap().find_node("/hypervisor").is_none());
+        sp.xen = true;
+        let blob = build(&sp).unwrap();
+        let fdt = Fdt::new(&blob).unwrap();
+        let h = fdt.find_node("/hypervisor").unwrap();
+        assert_eq!(strs(&h, "compatible"), ["xen,xen-4.20", "xen,xen"]);
+        assert_eq!(cells(&h, "interrupts"), [1, 15, 0xf08]);
+        assert_eq!(cells(&h, "interrupt-parent"), [GUEST_PHANDLE_GIC]);
+        // The grant-table window, then what RAM leaves of both windows.
+        assert_eq!(
+            cells(&h, "reg"),
+            [
+                0,
+                0x3800_0000,
+                0,
+                0x0100_0000, // grant table
+                0,
+                0x5000_0000,
+                0,
+                0xb000_0000, // RAM0 above 256 MiB
+                0x2,
+                0,
+                0xfe,
+                0, // all of RAM1
+            ]
+        );
     }
 
     #[test]

@@ -56,12 +56,14 @@ fn copy_to_guest(p2m: &P2m, ipa: u64, data: &[u8]) -> Result<(), String> {
 /// Builds and starts one domain in CPU pool `pool`; its id, or why it was
 /// refused.
 pub fn build_domain(fdt: &Fdt, spec: &DomainSpec, pool: u32) -> Result<u16, String> {
-    // Features that come with later work are refused, never ignored.
-    if spec.enhanced != Enhanced::Disabled {
+    // "enabled" means xenstore too; with no xenstore domain Xen panics.
+    if spec.enhanced == Enhanced::Enabled {
         return Err(String::from(
-            "xen,enhanced needs the Xen guest ABI, which this image does not have yet",
+            "xen,enhanced = \"enabled\" needs a xenstore domain, and this system has none: \
+             use \"no-xenstore\" for the Xen PV interfaces without xenstore",
         ));
     }
+    let xen_abi = spec.enhanced == Enhanced::NoXenstore;
     let partial = match &spec.device_tree {
         Some(m) => {
             let bytes = host_bytes(m.addr, m.size)?;
@@ -158,6 +160,7 @@ pub fn build_domain(fdt: &Fdt, spec: &DomainSpec, pool: u32) -> Result<u16, Stri
             cpu_clock_frequency: None,
             timer_clock_frequency: None,
             partial,
+            xen: xen_abi,
         };
         let probe = dtgen::build(&dt).map_err(|e| format!("device tree: {e}"))?;
         let (dtb_addr, initrd_addr) =
@@ -178,6 +181,19 @@ pub fn build_domain(fdt: &Fdt, spec: &DomainSpec, pool: u32) -> Result<u16, Stri
             tessera_core::console::unregister_input(id);
             return Err(e);
         }
+    };
+    let xen_state = if xen_abi {
+        match super::xen::domain_state(id, spec.vcpus as usize, spec.memory_bytes() / 4096) {
+            Some(x) => Some(x),
+            None => {
+                drop(p2m);
+                dom.release_memory();
+                tessera_core::console::unregister_input(id);
+                return Err(String::from("no memory for the shared-info page"));
+            }
+        }
+    } else {
+        None
     };
     let dom = dom.publish();
     let units: Vec<UnitParams> = (0..spec.vcpus as u16)
@@ -202,8 +218,15 @@ pub fn build_domain(fdt: &Fdt, spec: &DomainSpec, pool: u32) -> Result<u16, Stri
         .nr_spis
         .unwrap_or(if spec.vpl011 { 32 } else { 0 })
         .max(32);
-    guest::publish(Guest::new(
-        dom, p2m, banks, &mpidrs, entry, dtb_addr, nr_spis,
-    ));
+    let mut g = Guest::new(dom, p2m, banks, &mpidrs, entry, dtb_addr, nr_spis);
+    if let Some(x) = xen_state {
+        let rx = guest::XenConsoleRx::new();
+        // Without a vpl011, console input goes to CONSOLEIO_read.
+        if !spec.vpl011 {
+            tessera_core::console::register_input(id, rx.clone());
+        }
+        g = g.with_xen(x, rx);
+    }
+    guest::publish(g);
     Ok(id)
 }

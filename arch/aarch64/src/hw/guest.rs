@@ -20,6 +20,7 @@ use spin::Mutex;
 use tessera_core::config::NR_CPUS;
 use tessera_core::domain::{Domain, ShutdownReason};
 use tessera_core::sched::{self, CpuMask, UnitId};
+use tessera_core::xen::{Action as XenAction, Runstate, XenDomain};
 
 use super::gicv3::IrqEvent;
 use super::p2m::P2m;
@@ -80,6 +81,38 @@ pub struct Guest {
     loaded: Mutex<(usize, bool)>,
     /// Serialises CPU_ON (and reads of the power states).
     power: Mutex<()>,
+    /// Xen ABI state (`xen,enhanced`).
+    pub xen: Option<XenDomain>,
+    /// RAM pages taken out of the map by the balloon (still the domain's,
+    /// freed with it), and pages claimed back by increase_reservation.
+    pub ballooned: Mutex<Vec<u64>>,
+    pub claimed: Mutex<Vec<u64>>,
+    /// "(dN) " for console output of hypercalls.
+    pub console_prefix: String,
+    /// Console input for `CONSOLEIO_read` (a domain without vpl011).
+    pub rx: Arc<XenConsoleRx>,
+}
+
+/// Console input queued for `CONSOLEIO_read`.
+pub struct XenConsoleRx(Mutex<alloc::collections::VecDeque<u8>>);
+
+impl XenConsoleRx {
+    pub fn new() -> Arc<Self> {
+        Arc::new(XenConsoleRx(
+            Mutex::new(alloc::collections::VecDeque::new()),
+        ))
+    }
+}
+
+impl tessera_core::console::ConsoleInput for XenConsoleRx {
+    fn push(&self, byte: u8) -> bool {
+        let mut q = self.0.lock();
+        if q.len() >= 1024 {
+            return false;
+        }
+        q.push_back(byte);
+        true
+    }
 }
 
 static GUESTS: Mutex<Vec<Arc<Guest>>> = Mutex::new(Vec::new());
@@ -129,6 +162,7 @@ impl Guest {
                 })
             })
             .collect();
+        let console_prefix = alloc::format!("(d{}) ", dom.id);
         Guest {
             vgic: Mutex::new(Vgic::new(mpidrs.len(), nr_spis)),
             affinities: mpidrs.to_vec(),
@@ -139,6 +173,73 @@ impl Guest {
             cntvoff,
             loaded: Mutex::new((0, false)),
             power: Mutex::new(()),
+            xen: None,
+            ballooned: Mutex::new(Vec::new()),
+            claimed: Mutex::new(Vec::new()),
+            console_prefix,
+            rx: XenConsoleRx::new(),
+        }
+    }
+
+    /// The same guest with the Xen ABI (and its console input queue).
+    pub fn with_xen(mut self, xen: XenDomain, rx: Arc<XenConsoleRx>) -> Guest {
+        self.xen = Some(xen);
+        self.rx = rx;
+        self
+    }
+
+    /// Whether `ipa` is inside one of the domain's RAM banks.
+    pub fn is_ram_ipa(&self, ipa: u64) -> bool {
+        self.ram.iter().any(|&(b, s)| ipa >= b && ipa - b < s)
+    }
+
+    /// Whether host page `pa` is RAM the domain owns.
+    pub fn owns_ram_page(&self, pa: u64) -> bool {
+        tessera_core::mm::FRAMES
+            .with_info(pa / 4096, |i| {
+                i.owner() == tessera_core::mm::Owner::Domain(self.dom.id)
+            })
+            .unwrap_or(false)
+    }
+
+    /// Whether a hypercall may put a page at `ipa`: inside the IPA space,
+    /// away from the emulated interrupt controller and devices.
+    pub fn may_remap(&self, ipa: u64) -> bool {
+        let gic = [
+            (GUEST_GICV3_GICD_BASE, GICD_SIZE),
+            (GUEST_GICV3_GICR0_BASE, GUEST_GICV3_GICR0_SIZE),
+        ];
+        ipa < (1 << crate::layout::IPA_BITS)
+            && !gic.iter().any(|&(b, s)| ipa >= b && ipa - b < s)
+            && self.dom.device_at(ipa).is_none()
+    }
+
+    /// RAM pages the domain has mapped or claimed (Xen's `tot_pages`).
+    pub fn tot_pages(&self) -> u64 {
+        self.dom
+            .ram_pages()
+            .saturating_sub(self.ballooned.lock().len() as u64)
+    }
+
+    /// Bytes of console input for `CONSOLEIO_read`.
+    pub fn console_rx(&self, buf: &mut [u8]) -> usize {
+        let mut q = self.rx.0.lock();
+        let n = buf.len().min(q.len());
+        for b in buf.iter_mut().take(n) {
+            *b = q.pop_front().unwrap_or(0);
+        }
+        n
+    }
+
+    /// vCPU `vcpu` has an event upcall pending: raise its event PPI (a
+    /// level that follows `evtchn_upcall_pending`) and wake it.
+    pub fn raise_upcall(&self, vcpu: usize) {
+        let deliver = self
+            .vgic
+            .lock()
+            .set_line(vcpu, super::xen::EVTCHN_PPI, true);
+        if deliver.is_some() {
+            kick_vcpu(self, vcpu);
         }
     }
 }
@@ -226,6 +327,11 @@ impl tessera_core::vdev::IrqLine for GuestIrq {
 fn flush_and_enter(g: Arc<Guest>, v: Arc<Vcpu>, ctx: *mut VcpuContext) -> ! {
     {
         let mut vgic = g.vgic.lock();
+        // The event PPI follows evtchn_upcall_pending, which the guest
+        // clears itself.
+        if let Some(x) = &g.xen {
+            vgic.set_line(v.index, super::xen::EVTCHN_PPI, x.upcall_pending(v.index));
+        }
         // SAFETY: this pCPU has the vCPU loaded; its GIC state is ours.
         super::vgic::flush(&mut vgic, v.index, unsafe { &mut *v.gic.get() });
     }
@@ -341,6 +447,7 @@ pub fn run(cpu: usize) -> ! {
                         // SAFETY: the scheduler gave this unit to this pCPU
                         // alone; its context is ours until we unload it.
                         unsafe { (*ctx).load() };
+                        super::xen::runstate(&g, &v, Runstate::Running, now());
                         flush_and_enter(g, v, ctx);
                     }
                 }
@@ -431,6 +538,14 @@ extern "C" fn tessera_guest_exit(ctx: *mut VcpuContext, kind: u64) -> ! {
         flush_and_enter(g, v, ctx);
     }
     // Unload and schedule again.
+    let state = if v.power.load(Ordering::Acquire) != ON {
+        Runstate::Offline
+    } else if v.wait_until.load(Ordering::Acquire) != 0 {
+        Runstate::Blocked
+    } else {
+        Runstate::Runnable
+    };
+    super::xen::runstate(&g, &v, state, now());
     c.unload();
     *CURRENT[cpu].lock() = None;
     let teardown = {
@@ -495,11 +610,36 @@ fn handle_sync(g: &Arc<Guest>, v: &Arc<Vcpu>, c: &mut VcpuContext) -> Next {
         // HVC from AArch64: ELR already points past it.
         0x16 => match iss & 0xffff {
             0 => smccc(g, v, c),
-            0xea1 => {
-                // Xen hypercalls come with the Xen ABI plugins.
-                c.x[0] = (-38i64) as u64; // -ENOSYS
-                Next::Resume
-            }
+            0xea1 => match super::xen::hypercall(g, v, c) {
+                XenAction::None => Next::Resume,
+                XenAction::Yield => {
+                    kick(sched::vcpu_yield(v.unit, now()).unwrap_or(CpuMask::empty()));
+                    Next::Reschedule
+                }
+                XenAction::Block { deadline: None } => {
+                    // SCHEDOP_block turns event delivery on (PSTATE.I).
+                    c.pstate &= !(1 << 7);
+                    wfi(g, v)
+                }
+                // A poll with a timeout returns at once (Xen's poll may
+                // return early; see docs/architecture.md).
+                XenAction::Block { deadline: Some(_) } => Next::Resume,
+                XenAction::Shutdown(code) => {
+                    let (why, what) = match code {
+                        0 => (ShutdownReason::Poweroff, "SCHEDOP_shutdown poweroff"),
+                        1 => (ShutdownReason::Reboot, "SCHEDOP_shutdown reboot"),
+                        2 => (
+                            ShutdownReason::Poweroff,
+                            "SCHEDOP_shutdown suspend (no toolstack to resume it)",
+                        ),
+                        5 => (ShutdownReason::Reboot, "SCHEDOP_shutdown soft_reset"),
+                        4 => (ShutdownReason::Crash, "SCHEDOP_shutdown watchdog"),
+                        _ => (ShutdownReason::Crash, "SCHEDOP_shutdown crash"),
+                    };
+                    end_domain(g, why, what);
+                    Next::Reschedule
+                }
+            },
             _ => {
                 inject_undef(v, c, c.pc.wrapping_sub(4), il32);
                 Next::Resume
@@ -522,6 +662,9 @@ fn handle_sync(g: &Arc<Guest>, v: &Arc<Vcpu>, c: &mut VcpuContext) -> Next {
         0x24 => data_abort(g, v, c, iss, il32),
         0x20 => {
             let far = mrs!("far_el2");
+            if remapped(g, iss, mmio::fault_ipa(mrs!("hpfar_el2"), far)) {
+                return Next::Resume;
+            }
             let i = inject::abort(c.pc, c.pstate, mrs!("vbar_el1"), true, il32);
             inject(v, c, i, Some(far));
             Next::Resume
@@ -843,11 +986,22 @@ fn data_abort(g: &Arc<Guest>, v: &Vcpu, c: &mut VcpuContext, iss: u32, il32: boo
         advance(c);
         return Next::Resume;
     }
+    if remapped(g, iss, ipa) {
+        return Next::Resume;
+    }
     // Not RAM, not an emulated device (or a form with no syndrome): the
     // guest gets an abort, as on a bus error.
     let i = inject::abort(c.pc, c.pstate, mrs!("vbar_el1"), false, il32);
     inject(v, c, i, Some(far));
     Next::Resume
+}
+
+/// A stage-2 translation fault on a page that is mapped now: another pCPU
+/// changed the mapping (break-before-make of a hypercall's remap) while
+/// this vCPU touched it. The access is retried.
+fn remapped(g: &Guest, iss: u32, ipa: u64) -> bool {
+    let translation_fault = iss & 0x3c == 0x04;
+    translation_fault && g.p2m.translate(ipa & !0xfff).is_some()
 }
 
 fn crash(g: &Arc<Guest>, v: &Vcpu, c: &VcpuContext, why: &str) -> Next {

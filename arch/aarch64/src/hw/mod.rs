@@ -18,5 +18,6 @@ mod timer;
 mod vcpu;
 mod vectors;
 mod vgic;
+mod xen;
 
 pub use hal::panic;

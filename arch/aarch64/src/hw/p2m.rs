@@ -120,6 +120,44 @@ impl P2m {
         }
     }
 
+    /// Maps the 4 KiB page at `ipa` to host page `pa` as RAM (`Some`), or
+    /// unmaps it (`None`), replacing whatever translation it had (a block
+    /// is split). Returns the host page that was mapped there, if any.
+    /// vCPUs of the domain that touch the page meanwhile take a stage-2
+    /// fault, which the abort path retries once the update is done.
+    pub fn set_page(&self, ipa: u64, pa: Option<u64>) -> Result<Option<u64>, P2mError> {
+        if ipa % 4096 != 0 || ipa >= 1 << IPA_BITS {
+            return Err(P2mError::Map(MapError::Misaligned {
+                va: ipa,
+                pa: pa.unwrap_or(0),
+                size: 4096,
+            }));
+        }
+        let vttbr = self.vttbr();
+        let mut pool = self.pool.lock();
+        let root = self.root;
+        let r = pagetable::set_page(
+            &mut *pool,
+            root,
+            1,
+            ipa,
+            pa.map(|p| (p, S2_RAM)),
+            &mut || {
+                super::sysreg::dsb_ishst();
+                super::vcpu::flush_vmid(vttbr);
+            },
+        );
+        super::sysreg::dsb_ishst();
+        match r {
+            Ok(0) => Ok(None),
+            Ok(old) => Ok(Some(old & crate::layout::OUTPUT_ADDR_MASK)),
+            Err(MapError::NoMemory) if pool.exhausted => Err(P2mError::PoolExhausted {
+                limit_pages: pool.limit,
+            }),
+            Err(e) => Err(P2mError::Map(e)),
+        }
+    }
+
     /// The host physical address behind `ipa`, if mapped.
     pub fn translate(&self, ipa: u64) -> Option<u64> {
         let mut pool = self.pool.lock();

@@ -1,0 +1,328 @@
+//! Event channels, 2-level ABI (xen/common/event_channel.c, event_2l.c).
+//!
+//! Why 2-level and not FIFO: Linux tries `EVTCHNOP_init_control` first
+//! and falls back to 2-level on any error with no loss for a domU (1023
+//! ports for dom0less domains either way); 2-level needs no guest-provided
+//! control blocks or array pages, so it has fewer ways for a guest to hand
+//! Xen bad memory. FIFO comes with inter-domain channels.
+//!
+//! Ports: 0 is reserved; dom0less domains may use 1..=1023 (Xen's
+//! `max_evtchn_port` for them). Ports become "valid" in buckets of 64 as
+//! they are first allocated, as in Xen, which tests can observe: a never
+//! used port inside a valid bucket is closed, one beyond is `-EINVAL`.
+
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+
+use linkme::distributed_slice;
+
+use super::abi::{le16, le32, nr, put32};
+use super::errno::*;
+use super::{Call, GuestAccess, Hypercall, XenDomain, HYPERCALLS};
+
+/// Highest port of a dom0less domain.
+pub const MAX_PORT: u32 = 1023;
+/// Ports per bucket (Xen's `EVTCHNS_PER_BUCKET`).
+const BUCKET: usize = 64;
+/// `NR_VIRQS`.
+pub const NR_VIRQS: u32 = 24;
+
+/// Per-vCPU VIRQs (`virq_is_global` false): TIMER, DEBUG, XENOPROF,
+/// XENPMU.
+fn virq_is_global(virq: u32) -> bool {
+    !matches!(virq, 0 | 1 | 7 | 13)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Chan {
+    Free,
+    Reserved,
+    Unbound { remote: u16 },
+    Virq(u32),
+    Ipi,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Port {
+    chan: Chan,
+    notify: u32,
+}
+
+/// A domain's ports.
+pub(super) struct Ports {
+    ports: Vec<Port>,
+}
+
+impl Ports {
+    pub fn new() -> Self {
+        let mut ports = alloc::vec![
+            Port {
+                chan: Chan::Free,
+                notify: 0
+            };
+            BUCKET
+        ];
+        ports[0].chan = Chan::Reserved;
+        Ports { ports }
+    }
+
+    /// A valid port that is neither free nor reserved.
+    pub fn usable(&self, port: u32) -> bool {
+        self.get(port)
+            .is_ok_and(|p| !matches!(p.chan, Chan::Free | Chan::Reserved))
+    }
+
+    fn get(&self, port: u32) -> Result<Port, i64> {
+        self.ports.get(port as usize).copied().ok_or(-EINVAL)
+    }
+
+    fn alloc(&mut self) -> Result<u32, i64> {
+        if let Some(i) = self.ports.iter().position(|p| p.chan == Chan::Free) {
+            return Ok(i as u32);
+        }
+        let next = self.ports.len();
+        if next as u32 > MAX_PORT {
+            return Err(-ENOSPC);
+        }
+        let grow = BUCKET.min(MAX_PORT as usize + 1 - next);
+        self.ports.extend(core::iter::repeat_n(
+            Port {
+                chan: Chan::Free,
+                notify: 0,
+            },
+            grow,
+        ));
+        Ok(next as u32)
+    }
+
+    fn set(&mut self, port: u32, chan: Chan, notify: u32) {
+        if let Some(p) = self.ports.get_mut(port as usize) {
+            *p = Port { chan, notify };
+        }
+    }
+}
+
+/// Raises `port` (Xen's `evtchn_2l_set_pending`): returns the vCPU whose
+/// upcall must be injected, if any.
+fn set_pending(xen: &XenDomain, port: u32, vcpu: u32) -> Option<usize> {
+    let (word, bit) = ((port / 64) as usize, port % 64);
+    let pending = xen.evtchn_word(false, word)?;
+    if pending.fetch_or(1 << bit, Ordering::AcqRel) & (1 << bit) != 0 {
+        return None;
+    }
+    let masked = xen.evtchn_word(true, word)?.load(Ordering::Acquire) & (1 << bit) != 0;
+    let v = vcpu as usize;
+    if !masked && xen.set_pending_sel(v, word as u32) && xen.mark_events_pending(v) {
+        return Some(v);
+    }
+    None
+}
+
+/// Unmasks `port` (Xen's `evtchn_2l_unmask`).
+fn unmask(xen: &XenDomain, port: u32, vcpu: u32) -> Option<usize> {
+    let (word, bit) = ((port / 64) as usize, port % 64);
+    let was = xen
+        .evtchn_word(true, word)?
+        .fetch_and(!(1 << bit), Ordering::AcqRel);
+    let pending = xen.evtchn_word(false, word)?.load(Ordering::Acquire) & (1 << bit) != 0;
+    let v = vcpu as usize;
+    if was & (1 << bit) != 0
+        && pending
+        && xen.set_pending_sel(v, word as u32)
+        && xen.mark_events_pending(v)
+    {
+        return Some(v);
+    }
+    None
+}
+
+fn clear_pending(xen: &XenDomain, port: u32) {
+    if let Some(w) = xen.evtchn_word(false, (port / 64) as usize) {
+        w.fetch_and(!(1 << (port % 64)), Ordering::AcqRel);
+    }
+}
+
+fn kick(guest: &mut dyn GuestAccess, v: Option<usize>) {
+    if let Some(v) = v {
+        guest.kick_upcall(v);
+    }
+}
+
+pub const EVTCHNSTAT_CLOSED: u32 = 0;
+pub const EVTCHNSTAT_UNBOUND: u32 = 1;
+pub const EVTCHNSTAT_VIRQ: u32 = 4;
+pub const EVTCHNSTAT_IPI: u32 = 5;
+
+fn event_channel_op(c: &mut Call) -> i64 {
+    let cmd = c.args[0] as u32;
+    let arg = c.args[1];
+    let me = c.guest.domid();
+    let nr_vcpus = c.xen.nr_vcpus as u32;
+    let r: Result<i64, i64> = (|| match cmd {
+        // bind_virq {virq, vcpu, OUT port}
+        1 => {
+            let mut b = c.read::<12>(arg)?;
+            let (virq, vcpu) = (le32(&b, 0), le32(&b, 4));
+            if virq >= NR_VIRQS || (virq_is_global(virq) && vcpu != 0) {
+                return Err(-EINVAL);
+            }
+            if vcpu >= nr_vcpus {
+                return Err(-ENOENT);
+            }
+            let port = {
+                let mut p = c.xen.ports.lock();
+                let bound = p
+                    .ports
+                    .iter()
+                    .any(|x| x.chan == Chan::Virq(virq) && x.notify == vcpu);
+                if bound {
+                    return Err(-EEXIST);
+                }
+                let port = p.alloc()?;
+                p.set(port, Chan::Virq(virq), vcpu);
+                port
+            };
+            put32(&mut b, 8, port);
+            c.write(arg, &b)?;
+            Ok(0)
+        }
+        // bind_pirq: Arm has no PIRQs.
+        2 => Err(-EOPNOTSUPP),
+        // close {port}
+        3 => {
+            let port = le32(&c.read::<4>(arg)?, 0);
+            let mut p = c.xen.ports.lock();
+            match p.get(port)?.chan {
+                Chan::Free | Chan::Reserved => Err(-EINVAL),
+                _ => {
+                    p.set(port, Chan::Free, 0);
+                    clear_pending(c.xen, port);
+                    Ok(0)
+                }
+            }
+        }
+        // send {port}
+        4 => {
+            let port = le32(&c.read::<4>(arg)?, 0);
+            let target = {
+                let p = c.xen.ports.lock();
+                let x = p.get(port)?;
+                match x.chan {
+                    Chan::Ipi => Some(x.notify),
+                    Chan::Unbound { .. } => None,
+                    _ => return Err(-EINVAL),
+                }
+            };
+            if let Some(v) = target {
+                let k = set_pending(c.xen, port, v);
+                kick(c.guest, k);
+            }
+            Ok(0)
+        }
+        // status {dom, port, OUT status, vcpu, u}
+        5 => {
+            let mut b = c.read::<24>(arg)?;
+            let dom = le16(&b, 0);
+            if !c.is_self(dom) {
+                return Err(c.other_domain(dom));
+            }
+            let x = c.xen.ports.lock().get(le32(&b, 4))?;
+            let (status, u) = match x.chan {
+                Chan::Free | Chan::Reserved => (EVTCHNSTAT_CLOSED, 0),
+                Chan::Unbound { remote } => (EVTCHNSTAT_UNBOUND, u32::from(remote)),
+                Chan::Virq(v) => (EVTCHNSTAT_VIRQ, v),
+                Chan::Ipi => (EVTCHNSTAT_IPI, 0),
+            };
+            put32(&mut b, 8, status);
+            put32(&mut b, 12, x.notify);
+            b[16..24].fill(0);
+            put32(&mut b, 16, u);
+            c.write(arg, &b)?;
+            Ok(0)
+        }
+        // alloc_unbound {dom, remote_dom, OUT port}
+        6 => {
+            let mut b = c.read::<8>(arg)?;
+            let (dom, remote) = (le16(&b, 0), le16(&b, 2));
+            if !c.is_self(dom) {
+                return Err(c.other_domain(dom));
+            }
+            let remote = if remote == super::abi::DOMID_SELF {
+                me
+            } else {
+                remote
+            };
+            let port = {
+                let mut p = c.xen.ports.lock();
+                let port = p.alloc()?;
+                p.set(port, Chan::Unbound { remote }, 0);
+                port
+            };
+            put32(&mut b, 4, port);
+            c.write(arg, &b)?;
+            Ok(0)
+        }
+        // bind_ipi {vcpu, OUT port}
+        7 => {
+            let mut b = c.read::<8>(arg)?;
+            let vcpu = le32(&b, 0);
+            if vcpu >= nr_vcpus {
+                return Err(-ENOENT);
+            }
+            let port = {
+                let mut p = c.xen.ports.lock();
+                let port = p.alloc()?;
+                p.set(port, Chan::Ipi, vcpu);
+                port
+            };
+            put32(&mut b, 4, port);
+            c.write(arg, &b)?;
+            Ok(0)
+        }
+        // bind_vcpu {port, vcpu}
+        8 => {
+            let b = c.read::<8>(arg)?;
+            let (port, vcpu) = (le32(&b, 0), le32(&b, 4));
+            if vcpu >= nr_vcpus {
+                return Err(-ENOENT);
+            }
+            let mut p = c.xen.ports.lock();
+            let x = p.get(port)?;
+            match x.chan {
+                Chan::Unbound { .. } => {}
+                Chan::Virq(v) if virq_is_global(v) => {}
+                _ => return Err(-EINVAL),
+            }
+            p.set(port, x.chan, vcpu);
+            Ok(0)
+        }
+        // unmask {port}
+        9 => {
+            let port = le32(&c.read::<4>(arg)?, 0);
+            let x = c.xen.ports.lock().get(port)?;
+            let k = unmask(c.xen, port, x.notify);
+            kick(c.guest, k);
+            Ok(0)
+        }
+        // init_control, expand_array: the FIFO ABI is not built (see the
+        // module comment); Linux falls back to 2-level.
+        11 | 12 => Err(-ENOSYS),
+        // set_priority: 2-level has no priorities.
+        13 => {
+            let port = le32(&c.read::<8>(arg)?, 0);
+            c.xen.ports.lock().get(port)?;
+            Err(-ENOSYS)
+        }
+        // bind_interdomain (0), reset (10): inter-domain channels are not
+        // built yet.
+        _ => Err(-ENOSYS),
+    })();
+    r.unwrap_or_else(|e| e)
+}
+
+#[distributed_slice(HYPERCALLS)]
+static EVENT_CHANNEL_OP: Hypercall = Hypercall {
+    nr: nr::EVENT_CHANNEL_OP,
+    name: "event_channel_op",
+    handler: event_channel_op,
+};
