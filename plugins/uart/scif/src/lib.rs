@@ -24,12 +24,11 @@ extern crate alloc;
 use alloc::boxed::Box;
 
 use linkme::distributed_slice;
-use spin::Mutex;
 use tessera_core::fdt::Node;
 use tessera_core::hal::{Mmio, MmioRegion};
 use tessera_core::registry::{Plugin, Status, SupportRow, PLUGINS};
 use tessera_core::uart::{
-    interrupt_intid, parse_baud, Uart, UartDriver, UartError, UartIrqState, UART_DRIVERS,
+    interrupt_intid, parse_baud, Uart, UartDriver, UartError, UartIrq, UartIrqState, UART_DRIVERS,
     UART_RING_SIZE,
 };
 
@@ -245,7 +244,7 @@ pub struct Scif<M: Mmio> {
     base: u64,
     map: Map,
     irq: Option<u32>,
-    st: Mutex<UartIrqState>,
+    st: UartIrq,
 }
 
 impl<M: Mmio> Scif<M> {
@@ -266,7 +265,7 @@ impl<M: Mmio> Scif<M> {
             base,
             map: cfg.flavour.map(),
             irq: cfg.irq,
-            st: Mutex::new(UartIrqState::new()),
+            st: UartIrq::new(),
         };
         let (r, m): (&dyn Mmio, &Map) = (&u.regs, &u.map);
         u.flush();
@@ -305,7 +304,7 @@ impl<M: Mmio> Scif<M> {
 
     /// Received bytes lost because the receive ring was full.
     pub fn rx_dropped(&self) -> u32 {
-        self.st.lock().rx_dropped
+        self.st.rx_dropped()
     }
 
     /// Reads one byte if the receive FIFO holds one; `Some(None)` for a
@@ -366,15 +365,7 @@ impl<M: Mmio> Uart for Scif<M> {
         putc_raw(&self.regs, &self.map, byte);
     }
     fn getc(&self) -> Option<u8> {
-        {
-            let mut st = self.st.lock();
-            if st.on {
-                if let Some(b) = st.rx.pop() {
-                    return Some(b);
-                }
-            }
-        }
-        self.read_fifo().flatten()
+        self.st.getc(|| self.read_fifo().flatten())
     }
     fn flush(&self) {
         let mut spins = 0u32;
@@ -401,10 +392,12 @@ impl<M: Mmio> Uart for Scif<M> {
         true
     }
     fn disable_irqs(&self) {
-        let mut st = self.st.lock();
-        st.on = false;
-        st.tx.clear();
-        self.set_scr_bits(0, self.map.rx_irqs | bits::SCR_TIE);
+        self.st.disable(
+            |b| self.putc(b),
+            || {
+                self.set_scr_bits(0, self.map.rx_irqs | bits::SCR_TIE);
+            },
+        );
     }
     fn handle_irq(&self) {
         let mut st = self.st.lock();
@@ -452,17 +445,11 @@ impl<M: Mmio> Uart for Scif<M> {
         }
     }
     fn queue_tx(&self, bytes: &[u8]) -> usize {
-        let mut st = self.st.lock();
-        if !st.on {
-            drop(st);
-            for &b in bytes {
-                self.putc(b);
-            }
-            return bytes.len();
-        }
-        let n = bytes.iter().take_while(|&&b| st.tx.push(b)).count();
-        self.refill_tx(&mut st);
-        n
+        self.st
+            .queue_tx(bytes, |b| self.putc(b), |st| self.refill_tx(st))
+    }
+    fn drain_tx(&self) {
+        self.st.drain_tx(|b| self.putc(b), |st| self.refill_tx(st));
     }
 }
 
@@ -551,6 +538,7 @@ static PLUGIN: Plugin = Plugin {
             "unit:tessera-uart-scif::tests::init_keeps_firmware_bit_rate_without_a_clock",
             "unit:tessera-uart-scif::tests::polled_output_and_input_follow_fsr_and_fdr",
             "unit:tessera-uart-scif::tests::irq_drains_rx_into_the_ring_and_refills_tx",
+            "unit:tessera-uart-scif::tests::drain_and_disable_write_the_ring_out_in_order",
             "unit:tessera-uart-scif::tests::full_fifo_gives_up_instead_of_hanging",
             "unit:tessera-uart-scif::tests::node_properties_are_validated",
         ],
@@ -895,6 +883,33 @@ mod tests {
             assert_eq!(m.st().tx.len(), f.map().fifo);
             assert!(!m.st().tx_overflow);
         }
+    }
+
+    /// The console's polled paths (`sync_console`, a full ring, the crash
+    /// path) first write out what the transmit ring holds, in order.
+    #[test]
+    fn drain_and_disable_write_the_ring_out_in_order() {
+        let m = Model::new(Flavour::Hscif);
+        let u = Scif::new(m.clone(), 0, &cfg(Flavour::Hscif, None, None)).unwrap();
+        assert!(u.enable_irqs());
+        let msg: Vec<u8> = (0..200u32).map(|i| i as u8).collect();
+        assert_eq!(u.queue_tx(&msg), 200);
+        assert!(u.st.tx_queued() > 0, "the FIFO took only part");
+        u.drain_tx();
+        assert_eq!(u.st.tx_queued(), 0);
+        assert!(
+            m.st().scr & bits::SCR_TIE == 0,
+            "transmit interrupt masked, ring empty"
+        );
+        let tail: Vec<u8> = (0..150u32).map(|i| (i * 7) as u8).collect();
+        assert_eq!(u.queue_tx(&tail), 150);
+        u.disable_irqs();
+        u.flush();
+        assert_eq!(u.st.tx_queued(), 0);
+        assert!(m.st().scr & (Flavour::Hscif.map().rx_irqs | bits::SCR_TIE) == 0);
+        let mut want = msg.clone();
+        want.extend_from_slice(&tail);
+        assert_eq!(m.st().wire, want, "nothing lost, nothing reordered");
     }
 
     #[test]
