@@ -297,11 +297,13 @@ fn boot(hal: &'static dyn Hal, dtb_pa: u64) -> Result<(), BootError> {
         }
     }
     let pinfo = hal.init_platform(&fdt).map_err(BootError::Platform)?;
-    if let Some(intid) = console::enable_input_interrupt() {
-        match hal.enable_device_irq(intid) {
-            Ok(()) => info!("Console input: interrupt {intid}"),
-            Err(e) => warn!("console input interrupt {intid}: {e}; input is polled"),
+    match console::enable_interrupts(|intid| hal.enable_device_irq(intid)) {
+        Ok(Some(intid)) if console::is_sync() => {
+            info!("Console: interrupt {intid} for input; output synchronous (sync_console)")
         }
+        Ok(Some(intid)) => info!("Console: interrupt {intid} for input and output"),
+        Ok(None) => {}
+        Err((intid, e)) => warn!("console interrupt {intid}: {e}; input and output stay polled"),
     }
     info!(
         "Interrupts: {}; firmware: {}; timer {} Hz",

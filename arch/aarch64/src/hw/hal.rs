@@ -182,6 +182,8 @@ impl Hal for Aarch64 {
         if !ok {
             fail_stop();
         }
+        // Queued console output leaves before the machine does.
+        tessera_core::console::flush();
         if config::TESTING {
             semihosting::exit(0);
         }
@@ -207,6 +209,8 @@ fn park() -> ! {
 /// semihosting; other builds reset the machine through PSCI, as Xen does
 /// after a panic.
 pub fn fail_stop() -> ! {
+    // Queued console output (the failure's own report) leaves first.
+    tessera_core::console::flush();
     if config::TESTING {
         semihosting::exit(1);
     }

@@ -1,7 +1,8 @@
 //! Arm PL011 UART (ARM DDI 0183) as the hypervisor console: polled
-//! transmit (early console and console), polled receive, and an interrupt
-//! path (receive and transmit rings) for the `Uart` trait's interrupt
-//! methods, the reference for the other UART plugins. Register access
+//! transmit (early console, and the console until its interrupt is on),
+//! polled receive, and an interrupt path (receive and transmit rings) for
+//! the `Uart` trait's interrupt methods, the reference for the other UART
+//! plugins. Register access
 //! goes through core's safe `Mmio`, so this crate has no unsafe code and is
 //! tested against a register-level model of the device.
 #![no_std]
@@ -265,7 +266,7 @@ static PL011: UartDriver = UartDriver {
 static PLUGIN: Plugin = Plugin {
     name: "uart-pl011",
     kconfig: "UART_PL011",
-    summary: "Arm PL011 UART console (polled TX, interrupt-driven RX)",
+    summary: "Arm PL011 UART console (interrupt-driven RX and TX)",
     status: Status::Experimental,
     support: &[SupportRow {
         section: "Debugging, analysis, and crash post-mortem",
@@ -279,7 +280,7 @@ static PLUGIN: Plugin = Plugin {
             "unit:tessera-uart-pl011::tests::irq_drains_rx_into_the_ring_and_refills_tx",
             "unit:tessera-uart-pl011::tests::drain_and_disable_write_the_ring_out_in_order",
         ],
-        note: "Polled output; input by the RX interrupt into the console ring, which feeds CTRL-a focus switching, debug keys and the focused domain's vpl011. TX stays polled (synchronous).",
+        note: "Polled output until its interrupt is on, then output queued in a transmit ring drained by the TX interrupt (polled again with sync_console and on the crash path); input by the RX interrupt, which feeds CTRL-a focus switching, debug keys and the focused domain's vpl011. Tested on QEMU virt and against a register model.",
     }],
     init: None,
 };
