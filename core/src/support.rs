@@ -44,7 +44,7 @@ static CORE_ROWS: &[SupportRow] = &[
         qualifier: None,
         status: Status::Experimental,
         tests: &["scenario:debug-keys"],
-        note: "CTRL-a three times moves console input to the hypervisor; 'h' help, 'm' memory, 'q' domains/vCPUs/interrupts, 'r' scheduler. Keys register through a distributed slice, so plugins can add their own.",
+        note: "CTRL-a three times moves console input to the hypervisor; 'h' help, 'm' memory, 'q' domains/vCPUs/interrupts, 'r' scheduler, 'd' registers of every pCPU (and of the guest it runs; the other pCPUs answer a call-function SGI). Keys register through a distributed slice, so plugins can add their own.",
     },
     SupportRow {
         section: "Debugging, analysis, and crash post-mortem",
