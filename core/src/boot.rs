@@ -192,11 +192,14 @@ impl fmt::Display for BootError {
 static EARLY_REGS: Once<MmioRegion> = Once::new();
 
 fn start_early_console(hal: &dyn Hal) {
-    if config::EARLY_UART_DRIVER.is_empty() {
+    // Kconfig makes the early UART depend on its driver; a base address
+    // of 0 (not set) leaves the early console off.
+    let Some(drv) = uart::early_driver(
+        &UART_DRIVERS,
+        config::EARLY_UART_DRIVER,
+        config::EARLY_UART_BASE,
+    ) else {
         return;
-    }
-    let Some(drv) = uart::driver_named(&UART_DRIVERS, config::EARLY_UART_DRIVER) else {
-        return; // Kconfig makes the early UART depend on its driver.
     };
     if let Ok(regs) = hal.ioremap(config::EARLY_UART_BASE, drv.regs_size) {
         let regs: &'static MmioRegion = EARLY_REGS.call_once(|| regs);
@@ -579,7 +582,7 @@ fn start_console(hal: &dyn Hal, fdt: &Fdt) {
     match (drv.probe)(&node, regs, base, options) {
         Ok(u) => {
             let u: &'static dyn uart::Uart = Box::leak(u);
-            let same = !config::EARLY_UART_DRIVER.is_empty() && base == config::EARLY_UART_BASE;
+            let same = EARLY_REGS.get().is_some() && base == config::EARLY_UART_BASE;
             console::start(u, same);
             info!("Console: {} at {base:#x} ({path})", drv.name);
         }

@@ -382,6 +382,20 @@ pub fn driver_named<'a>(drivers: &'a [UartDriver], name: &str) -> Option<&'a Uar
     drivers.iter().find(|d| d.name == name)
 }
 
+/// The Kconfig early UART: the driver named by `EARLY_UART_DRIVER`, when
+/// there is one and `EARLY_UART_BASE_ADDRESS` is set. Its `early_putc` is
+/// what the console uses until the device tree is read.
+pub fn early_driver<'a>(
+    drivers: &'a [UartDriver],
+    name: &str,
+    base: u64,
+) -> Option<&'a UartDriver> {
+    if name.is_empty() || base == 0 {
+        return None;
+    }
+    driver_named(drivers, name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -537,6 +537,7 @@ static PLUGIN: Plugin = Plugin {
             "unit:tessera-uart-ns16550::tests::polled_output_and_input_follow_lsr",
             "unit:tessera-uart-ns16550::tests::irq_drains_rx_into_the_ring_and_refills_tx",
             "unit:tessera-uart-ns16550::tests::drain_and_disable_write_the_ring_out_in_order",
+            "unit:tessera-uart-ns16550::tests::early_uart_from_the_registry_writes_polled",
             "unit:tessera-uart-ns16550::tests::rx_ring_overflow_is_counted",
             "unit:tessera-uart-ns16550::tests::designware_word_layout_and_busy_detect",
             "unit:tessera-uart-ns16550::tests::full_fifo_gives_up_instead_of_hanging",
@@ -890,6 +891,26 @@ mod tests {
         let mut want = msg.clone();
         want.extend_from_slice(&tail);
         assert_eq!(m.st().wire, want, "nothing lost, nothing reordered");
+    }
+
+    /// The Kconfig early UART: core finds the driver by the name Kconfig
+    /// gives (`EARLY_UART_DRIVER`) and prints through its polled
+    /// `early_putc` on a UART firmware set up (here: the driver's own
+    /// init stands in for firmware).
+    #[test]
+    fn early_uart_from_the_registry_writes_polled() {
+        for (name, layout) in [("ns16550", Layout::BYTE), ("ns16550-word", Layout::WORD)] {
+            let m = Model::new(layout);
+            let u = Ns16550::new(m.clone(), 0, &cfg(layout, None, None)).unwrap();
+            let d = tessera_core::uart::early_driver(&UART_DRIVERS, name, 0x1c09_0000)
+                .unwrap_or_else(|| panic!("{name} is not in the registry"));
+            assert!(tessera_core::uart::early_driver(&UART_DRIVERS, name, 0).is_none());
+            for &b in b"early\n" {
+                (d.early_putc)(&m, b);
+            }
+            u.flush();
+            assert_eq!(m.st().wire, b"early\n", "{name}");
+        }
     }
 
     #[test]

@@ -279,6 +279,7 @@ static PLUGIN: Plugin = Plugin {
             "unit:tessera-uart-pl011::tests::model_sees_8n1_output_and_input",
             "unit:tessera-uart-pl011::tests::irq_drains_rx_into_the_ring_and_refills_tx",
             "unit:tessera-uart-pl011::tests::drain_and_disable_write_the_ring_out_in_order",
+            "unit:tessera-uart-pl011::tests::early_uart_from_the_registry_writes_polled",
         ],
         note: "Polled output until its interrupt is on, then output queued in a transmit ring drained by the TX interrupt (polled again with sync_console and on the crash path); input by the RX interrupt, which feeds CTRL-a focus switching, debug keys and the focused domain's vpl011. Tested on QEMU virt and against a register model.",
     }],
@@ -489,6 +490,22 @@ mod tests {
             want,
             "nothing lost, nothing reordered"
         );
+    }
+
+    /// The Kconfig early UART: core finds the driver by the name Kconfig
+    /// gives (`EARLY_UART_DRIVER`) and prints through its polled
+    /// `early_putc` on a UART firmware set up (here: the driver's own
+    /// init stands in for firmware).
+    #[test]
+    fn early_uart_from_the_registry_writes_polled() {
+        let m = Model::default();
+        let _u = Pl011::new(&m, 0x900_0000, None, None);
+        let d = tessera_core::uart::early_driver(&UART_DRIVERS, "pl011", 0x900_0000).unwrap();
+        assert!(tessera_core::uart::early_driver(&UART_DRIVERS, "", 0x900_0000).is_none());
+        for &b in b"early\n" {
+            (d.early_putc)(&m, b);
+        }
+        assert_eq!(m.s.lock().unwrap().tx, b"early\n");
     }
 
     #[test]

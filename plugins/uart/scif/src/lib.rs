@@ -539,6 +539,7 @@ static PLUGIN: Plugin = Plugin {
             "unit:tessera-uart-scif::tests::polled_output_and_input_follow_fsr_and_fdr",
             "unit:tessera-uart-scif::tests::irq_drains_rx_into_the_ring_and_refills_tx",
             "unit:tessera-uart-scif::tests::drain_and_disable_write_the_ring_out_in_order",
+            "unit:tessera-uart-scif::tests::early_uart_from_the_registry_writes_polled",
             "unit:tessera-uart-scif::tests::full_fifo_gives_up_instead_of_hanging",
             "unit:tessera-uart-scif::tests::node_properties_are_validated",
         ],
@@ -910,6 +911,30 @@ mod tests {
         let mut want = msg.clone();
         want.extend_from_slice(&tail);
         assert_eq!(m.st().wire, want, "nothing lost, nothing reordered");
+    }
+
+    /// The Kconfig early UART: core finds the driver by the name Kconfig
+    /// gives (`EARLY_UART_DRIVER`) and prints through its polled
+    /// `early_putc` on a UART firmware set up (here: the driver's own
+    /// init stands in for firmware).
+    #[test]
+    fn early_uart_from_the_registry_writes_polled() {
+        for (name, f) in [
+            ("scif", Flavour::Scif),
+            ("scifa", Flavour::Scifa),
+            ("hscif", Flavour::Hscif),
+        ] {
+            let m = Model::new(f);
+            let u = Scif::new(m.clone(), 0, &cfg(f, None, None)).unwrap();
+            let d = tessera_core::uart::early_driver(&UART_DRIVERS, name, 0x1c09_0000)
+                .unwrap_or_else(|| panic!("{name} is not in the registry"));
+            assert!(tessera_core::uart::early_driver(&UART_DRIVERS, name, 0).is_none());
+            for &b in b"early\n" {
+                (d.early_putc)(&m, b);
+            }
+            u.flush();
+            assert_eq!(m.st().wire, b"early\n", "{name}");
+        }
     }
 
     #[test]
