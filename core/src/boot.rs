@@ -192,11 +192,14 @@ impl fmt::Display for BootError {
 static EARLY_REGS: Once<MmioRegion> = Once::new();
 
 fn start_early_console(hal: &dyn Hal) {
-    if config::EARLY_UART_DRIVER.is_empty() {
+    // Kconfig makes the early UART depend on its driver; a base address
+    // of 0 (not set) leaves the early console off.
+    let Some(drv) = uart::early_driver(
+        &UART_DRIVERS,
+        config::EARLY_UART_DRIVER,
+        config::EARLY_UART_BASE,
+    ) else {
         return;
-    }
-    let Some(drv) = uart::driver_named(&UART_DRIVERS, config::EARLY_UART_DRIVER) else {
-        return; // Kconfig makes the early UART depend on its driver.
     };
     if let Ok(regs) = hal.ioremap(config::EARLY_UART_BASE, drv.regs_size) {
         let regs: &'static MmioRegion = EARLY_REGS.call_once(|| regs);
@@ -297,11 +300,13 @@ fn boot(hal: &'static dyn Hal, dtb_pa: u64) -> Result<(), BootError> {
         }
     }
     let pinfo = hal.init_platform(&fdt).map_err(BootError::Platform)?;
-    if let Some(intid) = console::enable_input_interrupt() {
-        match hal.enable_device_irq(intid) {
-            Ok(()) => info!("Console input: interrupt {intid}"),
-            Err(e) => warn!("console input interrupt {intid}: {e}; input is polled"),
+    match console::enable_interrupts(|intid| hal.enable_device_irq(intid)) {
+        Ok(Some(intid)) if console::is_sync() => {
+            info!("Console: interrupt {intid} for input; output synchronous (sync_console)")
         }
+        Ok(Some(intid)) => info!("Console: interrupt {intid} for input and output"),
+        Ok(None) => {}
+        Err((intid, e)) => warn!("console interrupt {intid}: {e}; input and output stay polled"),
     }
     info!(
         "Interrupts: {}; firmware: {}; timer {} Hz",
@@ -611,7 +616,7 @@ fn start_console(hal: &dyn Hal, fdt: &Fdt) {
     match (drv.probe)(&node, regs, base, options) {
         Ok(u) => {
             let u: &'static dyn uart::Uart = Box::leak(u);
-            let same = !config::EARLY_UART_DRIVER.is_empty() && base == config::EARLY_UART_BASE;
+            let same = EARLY_REGS.get().is_some() && base == config::EARLY_UART_BASE;
             console::start(u, same);
             info!("Console: {} at {base:#x} ({path})", drv.name);
         }

@@ -1,15 +1,26 @@
 //! The hypervisor console: every message goes into a ring buffer (readable
-//! later by the toolstack) and to the current output: the early UART chosen
-//! by Kconfig until the real console from the UART registry is up. Messages
-//! printed before any output exists stay in the ring and are replayed when
-//! the console starts, unless the early UART already printed them on the
-//! same device.
+//! later by the toolstack, see [`read_ring`]) and to the current output:
+//! the early UART chosen by Kconfig until the real console from the UART
+//! registry is up. Messages printed before any output exists stay in the
+//! ring and are replayed when the console starts, unless the early UART
+//! already printed them on the same device.
+//!
+//! Output to the console UART is polled (each byte waits for room in the
+//! FIFO) until its interrupt is on; from then on a message goes into the
+//! driver's transmit ring and the transmit interrupt drains it, so a
+//! writer does not wait for the line. Nothing is dropped: when the ring
+//! is full the writer waits, writing the ring out polled itself (counted
+//! in [`tx_waits`]). Output is synchronous again with `sync_console` (each
+//! message is on the wire before `print` returns, as in Xen; slow, for
+//! debugging) and from the first emergency message on (panic, fatal
+//! exception), which masks the UART's interrupts and writes what was
+//! queued first. [`flush`] writes everything out before power-off.
 //!
 //! Levels follow Xen's `loglvl=` names; lines get the `console_timestamps=`
 //! prefix at the start of each line.
 
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use spin::Mutex;
 
@@ -56,7 +67,6 @@ pub enum Timestamps {
 static THRESHOLD: AtomicU8 = AtomicU8::new(Level::Info as u8);
 static GUEST_THRESHOLD: AtomicU8 = AtomicU8::new(Level::Info as u8);
 static TIMESTAMPS: AtomicU8 = AtomicU8::new(Timestamps::None as u8);
-static SYNC: AtomicBool = AtomicBool::new(false);
 
 pub fn set_threshold(level: u8) {
     THRESHOLD.store(level, Ordering::Relaxed);
@@ -70,50 +80,107 @@ pub fn guest_threshold() -> u8 {
 pub fn set_timestamps(t: Timestamps) {
     TIMESTAMPS.store(t as u8, Ordering::Relaxed);
 }
-/// `sync_console`: every byte is on the wire before `print` returns. Output
-/// is polled today, so this holds for every build; the flag is kept so the
-/// console can warn about it and interrupt-driven output can honour it.
+/// `sync_console`: every message is written out polled, and the UART has
+/// sent it, before `print` returns (Xen's meaning). Without it, once the
+/// console UART's interrupt is on, messages are queued and sent by the
+/// transmit interrupt.
 pub fn set_sync(on: bool) {
-    SYNC.store(on, Ordering::Relaxed);
+    CONSOLE.lock().sync = on;
 }
 pub fn is_sync() -> bool {
-    SYNC.load(Ordering::Relaxed)
+    CONSOLE.lock().sync
 }
 
 /// The ring buffer: the last `CONSOLE_RING_SIZE` bytes printed.
 pub struct Ring {
     buf: [u8; CONSOLE_RING_SIZE],
-    /// Total bytes ever written.
+    /// Total bytes ever written (Xen's producer index, `conringp`).
     written: u64,
+    /// Where the retained contents start after a clearing read (Xen's
+    /// consumer index, `conringc`); the ring's own wrap moves it too.
+    start: u64,
 }
 
 impl Ring {
-    const fn new() -> Self {
+    pub const fn new() -> Self {
         Ring {
             buf: [0; CONSOLE_RING_SIZE],
             written: 0,
+            start: 0,
         }
     }
-    fn push(&mut self, bytes: &[u8]) {
+    pub fn push(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.buf[(self.written % CONSOLE_RING_SIZE as u64) as usize] = b;
             self.written += 1;
         }
     }
+    /// First byte still held: the clearing point, or what the wrap left.
+    fn first(&self) -> u64 {
+        self.start
+            .max(self.written.saturating_sub(CONSOLE_RING_SIZE as u64))
+    }
     /// Calls `f` with the retained contents in order (two slices at most).
     pub fn for_each_chunk(&self, mut f: impl FnMut(&[u8])) {
-        let size = CONSOLE_RING_SIZE as u64;
-        if self.written <= size {
-            f(&self.buf[..self.written as usize]);
-        } else {
-            let head = (self.written % size) as usize;
-            f(&self.buf[head..]);
-            f(&self.buf[..head]);
+        let mut at = self.first();
+        while at < self.written {
+            let idx = (at % CONSOLE_RING_SIZE as u64) as usize;
+            let len = ((self.written - at) as usize).min(CONSOLE_RING_SIZE - idx);
+            f(&self.buf[idx..idx + len]);
+            at += len as u64;
         }
     }
     /// Bytes lost because the ring wrapped.
     pub fn dropped(&self) -> u64 {
         self.written.saturating_sub(CONSOLE_RING_SIZE as u64)
+    }
+    /// Xen's `XEN_SYSCTL_readconsole` on this ring. Copies retained bytes
+    /// into `buf`, oldest first, and returns how many it copied (the
+    /// ABI's `count` out) and the index just past the last one (`index`
+    /// out). Indexes count every byte ever printed, modulo 2^32. With
+    /// `incremental`, reading starts at `index` when that lies within the
+    /// retained bytes (after the first, up to the end), else at the oldest
+    /// retained byte; so a reader that passes back the index it got reads
+    /// each byte once, and one that fell behind the ring's wrap restarts
+    /// at the oldest. With `clear`, the bytes up to the returned index are
+    /// gone for later readers.
+    pub fn read(
+        &mut self,
+        buf: &mut [u8],
+        clear: bool,
+        incremental: bool,
+        index: u32,
+    ) -> (usize, u32) {
+        let end = self.written;
+        let mut at = self.first();
+        if incremental {
+            // `index` lies in (at, end] when its distance back from the
+            // end is below the retained length (Xen's modular check).
+            let back = (end as u32).wrapping_sub(index) as u64;
+            if back < end - at {
+                at = end - back;
+            }
+        }
+        let mut copied = 0;
+        while at < end && copied < buf.len() {
+            let idx = (at % CONSOLE_RING_SIZE as u64) as usize;
+            let len = ((end - at) as usize)
+                .min(CONSOLE_RING_SIZE - idx)
+                .min(buf.len() - copied);
+            buf[copied..copied + len].copy_from_slice(&self.buf[idx..idx + len]);
+            copied += len;
+            at += len as u64;
+        }
+        if clear {
+            self.start = at;
+        }
+        (copied, at as u32)
+    }
+}
+
+impl Default for Ring {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -133,39 +200,147 @@ enum Output {
     Fallback(fn(&[u8])),
 }
 
-struct Console {
+/// The console's state: the ring, where output goes and how.
+pub struct Console {
     ring: Ring,
     output: Output,
     /// Inside a line (false at start: the whole console is zero-initialised
     /// and lives in BSS, not in the image file).
     mid_line: bool,
     clock: Option<fn() -> u64>,
+    /// `sync_console`.
+    sync: bool,
+    /// A crash is being reported: the UART's interrupts are masked and
+    /// every later message is written polled.
+    emergency: bool,
+    /// Times a writer found the transmit ring full and waited.
+    tx_waits: u64,
 }
 
-static CONSOLE: Mutex<Console> = Mutex::new(Console {
-    ring: Ring::new(),
-    output: Output::None,
-    mid_line: false,
-    clock: None,
-});
+static CONSOLE: Mutex<Console> = Mutex::new(Console::new());
 
 impl Console {
+    pub const fn new() -> Self {
+        Console {
+            ring: Ring::new(),
+            output: Output::None,
+            mid_line: false,
+            clock: None,
+            sync: false,
+            emergency: false,
+            tx_waits: 0,
+        }
+    }
+
     fn emit(&mut self, bytes: &[u8]) {
         self.ring.push(bytes);
         match self.output {
             Output::None => {}
-            Output::Early(e) => {
-                for &b in bytes {
-                    if b == b'\n' {
-                        (e.putc)(e.regs, b'\r');
-                    }
-                    (e.putc)(e.regs, b);
-                }
+            Output::Early(e) => early_write(e, bytes),
+            Output::Uart(u) if self.sync || self.emergency => {
+                // What was queued goes first, then this, polled.
+                u.drain_tx();
+                u.write(bytes);
             }
-            Output::Uart(u) => u.write(bytes),
+            Output::Uart(u) => self.tx_waits += queue(u, bytes),
             Output::Fallback(f) => f(bytes),
         }
     }
+
+    /// Writes one message with `prefix` at the start of each line.
+    pub fn message(&mut self, prefix: &str, args: fmt::Arguments) {
+        let _ = LineWriter { con: self, prefix }.write_fmt(args);
+        if let Output::Uart(u) = self.output {
+            if self.sync || self.emergency {
+                u.flush();
+            }
+        }
+    }
+
+    /// Switches to emergency output: masks the UART's interrupts, which
+    /// writes out what was queued, and makes every later write polled.
+    pub fn enter_emergency(&mut self) {
+        if self.emergency {
+            return;
+        }
+        self.emergency = true;
+        if let Output::Uart(u) = self.output {
+            u.disable_irqs();
+        }
+    }
+
+    /// Writes out what the UART still has queued and waits until it has
+    /// sent it.
+    pub fn flush(&mut self) {
+        if let Output::Uart(u) = self.output {
+            u.drain_tx();
+            u.flush();
+        }
+    }
+
+    /// Prints on `uart` from now on (see [`start`]).
+    pub fn set_uart(&mut self, uart: &'static dyn Uart) {
+        self.output = Output::Uart(uart);
+    }
+
+    pub fn ring(&mut self) -> &mut Ring {
+        &mut self.ring
+    }
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn early_write(e: EarlyUart, bytes: &[u8]) {
+    for &b in bytes {
+        if b == b'\n' {
+            (e.putc)(e.regs, b'\r');
+        }
+        (e.putc)(e.regs, b);
+    }
+}
+
+/// Queues `bytes` for interrupt-driven output with `\n` as `\r\n`;
+/// returns how many times the ring was full and the writer waited.
+fn queue(u: &dyn Uart, bytes: &[u8]) -> u64 {
+    let mut waits = 0;
+    for piece in bytes.split_inclusive(|&b| b == b'\n') {
+        match piece.split_last() {
+            Some((b'\n', body)) => {
+                waits += queue_all(u, body);
+                waits += queue_all(u, b"\r\n");
+            }
+            _ => waits += queue_all(u, piece),
+        }
+    }
+    waits
+}
+
+fn queue_all(u: &dyn Uart, mut bytes: &[u8]) -> u64 {
+    let mut waits = 0;
+    while !bytes.is_empty() {
+        let n = u.queue_tx(bytes).min(bytes.len());
+        bytes = &bytes[n..];
+        if bytes.is_empty() {
+            break;
+        }
+        if n == 0 && waits > 0 {
+            // Still no room after writing the ring out: a driver that
+            // queues nothing. Polled, rather than spin here for ever.
+            for &b in bytes {
+                u.putc(b);
+            }
+            break;
+        }
+        // The ring is full: wait for it, writing it out polled, rather
+        // than drop anything.
+        u.drain_tx();
+        waits += 1;
+    }
+    waits
 }
 
 struct LineWriter<'a> {
@@ -233,26 +408,18 @@ pub fn print(level: Level, args: fmt::Arguments) {
     if level as u8 > THRESHOLD.load(Ordering::Relaxed) {
         return;
     }
-    let mut con = CONSOLE.lock();
-    let _ = LineWriter {
-        con: &mut con,
-        prefix: "(HV) ",
-    }
-    .write_fmt(args);
+    CONSOLE.lock().message("(HV) ", args);
 }
 
 /// Prints a line on behalf of a guest, with its `(dN) ` prefix.
 pub fn print_guest(prefix: &str, args: fmt::Arguments) {
-    let mut con = CONSOLE.lock();
-    let _ = LineWriter {
-        con: &mut con,
-        prefix,
-    }
-    .write_fmt(args);
+    CONSOLE.lock().message(prefix, args);
 }
 
 /// Output from the panic path: never waits for a lock held by the CPU that
-/// panicked (it may be this one); takes over the console instead.
+/// panicked (it may be this one); takes over the console instead, and
+/// from then on everything is written polled (see
+/// [`Console::enter_emergency`]).
 pub fn print_emergency(args: fmt::Arguments) {
     let mut guard = match CONSOLE.try_lock() {
         Some(g) => g,
@@ -264,15 +431,25 @@ pub fn print_emergency(args: fmt::Arguments) {
             CONSOLE.lock()
         }
     };
-    let _ = LineWriter {
-        con: &mut guard,
-        prefix: "(HV) ",
-    }
-    .write_fmt(args);
+    guard.enter_emergency();
+    guard.message("(HV) ", args);
 }
 
 fn unsafe_force_unlock() {
     crate::hal::force_unlock(&CONSOLE);
+}
+
+/// Writes out everything queued for the console UART and waits until it
+/// has left, so nothing is lost at power-off or reset. Waits only so long
+/// for the console lock (the failure paths call this too).
+pub fn flush() {
+    for _ in 0..1_000_000 {
+        if let Some(mut con) = CONSOLE.try_lock() {
+            con.flush();
+            return;
+        }
+        core::hint::spin_loop();
+    }
 }
 
 /// Starts printing on an early UART. Everything already in the ring is
@@ -298,15 +475,11 @@ fn replay(con: &mut Console) {
     let Console { ring, output, .. } = con;
     let mut out = |chunk: &[u8]| match output {
         Output::None => {}
-        Output::Early(e) => {
-            for &b in chunk {
-                if b == b'\n' {
-                    (e.putc)(e.regs, b'\r');
-                }
-                (e.putc)(e.regs, b);
-            }
+        Output::Early(e) => early_write(*e, chunk),
+        Output::Uart(u) => {
+            u.drain_tx();
+            u.write(chunk)
         }
-        Output::Uart(u) => u.write(chunk),
         Output::Fallback(f) => f(chunk),
     };
     if ring.dropped() > 0 {
@@ -330,7 +503,9 @@ pub fn start_fallback(f: fn(&[u8])) -> bool {
 
 /// Stops printing (`console=none`): messages stay in the ring.
 pub fn stop() {
-    CONSOLE.lock().output = Output::None;
+    let mut con = CONSOLE.lock();
+    con.flush();
+    con.output = Output::None;
 }
 
 /// Sets the clock used for timestamps (ns since boot).
@@ -341,6 +516,20 @@ pub fn set_clock(clock: fn() -> u64) {
 /// Calls `f` with the ring's contents (for the toolstack and tests).
 pub fn with_ring<R>(f: impl FnOnce(&Ring) -> R) -> R {
     f(&CONSOLE.lock().ring)
+}
+
+/// `XEN_SYSCTL_readconsole` on the console ring (see [`Ring::read`]):
+/// returns the bytes copied into `buf` and the index to pass back next
+/// time. The hypercall (copying into the caller's buffer) comes with the
+/// sysctl interface.
+pub fn read_ring(buf: &mut [u8], clear: bool, incremental: bool, index: u32) -> (usize, u32) {
+    CONSOLE.lock().ring.read(buf, clear, incremental, index)
+}
+
+/// Times a writer found the console UART's transmit ring full and waited
+/// (wrote it out polled) instead of dropping output.
+pub fn tx_waits() -> u64 {
+    CONSOLE.lock().tx_waits
 }
 
 /// Bytes waiting on the console input, if the console has one.
@@ -428,27 +617,46 @@ pub fn uart_interrupt() {
     poll_input();
 }
 
-/// Turns on the console UART's receive interrupt, so input reaches the
-/// focused domain even when nobody polls. False when it stays polled.
-pub fn enable_input_interrupt() -> Option<u32> {
+/// Switches the console UART to interrupt-driven I/O: claims its
+/// interrupt, lets `route` enable it at the interrupt controller, then
+/// unmasks the device. From then on input arrives by the receive
+/// interrupt and output is queued and sent by the transmit interrupt
+/// (unless `sync_console`). `Ok(None)` when the UART has no interrupt or
+/// no interrupt path, `Err` when `route` failed: either way the console
+/// stays polled.
+pub fn enable_interrupts<E>(
+    route: impl FnOnce(u32) -> Result<(), E>,
+) -> Result<Option<u32>, (u32, E)> {
     let uart = match CONSOLE.lock().output {
         Output::Uart(u) => u,
-        _ => return None,
+        _ => return Ok(None),
     };
-    let intid = uart.irq()?;
-    crate::irq::claim(
+    let Some(intid) = uart.irq() else {
+        return Ok(None);
+    };
+    if crate::irq::claim(
         intid,
         crate::irq::Owner::Hypervisor {
             name: "console",
             handler: uart_interrupt,
         },
     )
-    .ok()?;
-    if !uart.enable_irqs() {
-        crate::irq::release(intid);
-        return None;
+    .is_err()
+    {
+        return Ok(None);
     }
-    Some(intid)
+    if let Err(e) = route(intid) {
+        crate::irq::release(intid);
+        return Err((intid, e));
+    }
+    // Under the console lock, so no message is half polled, half queued.
+    let con = CONSOLE.lock();
+    if !uart.enable_irqs() {
+        drop(con);
+        crate::irq::release(intid);
+        return Ok(None);
+    }
+    Ok(Some(intid))
 }
 
 /// Pulls bytes from the console UART and routes them: CTRL-a three times
@@ -521,6 +729,8 @@ macro_rules! debug {
 mod tests {
     use super::*;
 
+    extern crate std;
+
     #[test]
     fn ring_keeps_the_newest_bytes() {
         let mut r = Ring::new();
@@ -539,5 +749,246 @@ mod tests {
         assert_eq!(Level::parse_threshold("warning"), Some(2));
         assert_eq!(Level::parse_threshold("all"), Some(4));
         assert_eq!(Level::parse_threshold("loud"), None);
+    }
+
+    /// A UART whose FIFO takes nothing until its interrupt handler runs (a
+    /// slow line), with the shared interrupt-mode pieces from core.
+    struct SlowUart {
+        io: crate::uart::UartIrq,
+        wire: std::sync::Mutex<std::vec::Vec<u8>>,
+        flushes: core::sync::atomic::AtomicUsize,
+        masked: core::sync::atomic::AtomicBool,
+    }
+    impl SlowUart {
+        fn leak() -> &'static SlowUart {
+            std::boxed::Box::leak(std::boxed::Box::new(SlowUart {
+                io: crate::uart::UartIrq::new(),
+                wire: std::sync::Mutex::new(std::vec::Vec::new()),
+                flushes: 0.into(),
+                masked: false.into(),
+            }))
+        }
+        fn wire(&self) -> std::string::String {
+            std::string::String::from_utf8(self.wire.lock().unwrap().clone()).unwrap()
+        }
+    }
+    impl Uart for SlowUart {
+        fn putc(&self, b: u8) {
+            self.wire.lock().unwrap().push(b);
+        }
+        fn getc(&self) -> Option<u8> {
+            None
+        }
+        fn flush(&self) {
+            self.flushes.fetch_add(1, Ordering::Relaxed);
+        }
+        fn base(&self) -> u64 {
+            0
+        }
+        fn irq(&self) -> Option<u32> {
+            Some(33)
+        }
+        fn enable_irqs(&self) -> bool {
+            self.io.lock().on = true;
+            true
+        }
+        fn disable_irqs(&self) {
+            self.io.disable(
+                |b| self.putc(b),
+                || self.masked.store(true, Ordering::Relaxed),
+            );
+        }
+        fn handle_irq(&self) {
+            let mut st = self.io.lock();
+            while let Some(b) = st.tx.pop() {
+                self.wire.lock().unwrap().push(b);
+            }
+        }
+        fn queue_tx(&self, bytes: &[u8]) -> usize {
+            self.io.queue_tx(bytes, |b| self.putc(b), |_| {})
+        }
+        fn drain_tx(&self) {
+            self.io.drain_tx(|b| self.putc(b), |_| {});
+        }
+    }
+
+    fn console_on(u: &'static SlowUart) -> Console {
+        let mut con = Console::new();
+        con.set_uart(u);
+        con
+    }
+
+    #[test]
+    fn output_is_polled_until_the_interrupt_is_on() {
+        let u = SlowUart::leak();
+        let mut con = console_on(u);
+        con.message("(HV) ", format_args!("early {}\n", 1));
+        assert_eq!(u.wire(), "(HV) early 1\r\n");
+        assert_eq!(u.io.tx_queued(), 0);
+    }
+
+    #[test]
+    fn buffered_output_waits_for_the_interrupt_and_loses_nothing() {
+        let u = SlowUart::leak();
+        let mut con = console_on(u);
+        assert!(u.enable_irqs());
+        con.message("(HV) ", format_args!("hello\n"));
+        assert_eq!(u.wire(), "", "queued, the writer did not wait");
+        assert_eq!(u.io.tx_queued(), "(HV) hello\r\n".len());
+        u.handle_irq();
+        assert_eq!(u.wire(), "(HV) hello\r\n");
+
+        // Far more than the ring holds: the writer waits (writes the ring
+        // out itself) instead of dropping; order is kept.
+        let long: std::string::String =
+            (0..1000).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+        con.message("(d1) ", format_args!("{long}\nsecond\n"));
+        assert!(con.tx_waits >= 3, "waited {} times", con.tx_waits);
+        u.handle_irq();
+        assert_eq!(
+            u.wire(),
+            std::format!("(HV) hello\r\n(d1) {long}\r\n(d1) second\r\n")
+        );
+        assert_eq!(
+            u.flushes.load(Ordering::Relaxed),
+            0,
+            "never waited for the line"
+        );
+        // The ring has it all, newline as printed.
+        let mut all = std::vec::Vec::new();
+        con.ring.for_each_chunk(|c| all.extend_from_slice(c));
+        assert!(all.ends_with(b"(d1) second\n"));
+    }
+
+    #[test]
+    fn sync_console_writes_through_after_what_was_queued() {
+        let u = SlowUart::leak();
+        let mut con = console_on(u);
+        assert!(u.enable_irqs());
+        con.message("(HV) ", format_args!("queued\n"));
+        assert_eq!(u.wire(), "");
+        con.sync = true;
+        con.message("(HV) ", format_args!("sync\n"));
+        assert_eq!(
+            u.wire(),
+            "(HV) queued\r\n(HV) sync\r\n",
+            "in order, at once"
+        );
+        assert_eq!(u.io.tx_queued(), 0);
+        assert_eq!(u.flushes.load(Ordering::Relaxed), 1, "waited for the line");
+        con.message("(d1) ", format_args!("again\n"));
+        assert!(u.wire().ends_with("(d1) again\r\n"));
+        assert_eq!(u.flushes.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn emergency_output_masks_the_uart_and_writes_the_queue_first() {
+        let u = SlowUart::leak();
+        let mut con = console_on(u);
+        assert!(u.enable_irqs());
+        con.message("(HV) ", format_args!("before\n"));
+        con.enter_emergency();
+        assert!(u.masked.load(Ordering::Relaxed));
+        con.message("(HV) ", format_args!("PANIC\n"));
+        assert_eq!(u.wire(), "(HV) before\r\n(HV) PANIC\r\n");
+        // Another CPU's message after the crash is polled too.
+        con.message("(HV) ", format_args!("late\n"));
+        assert!(u.wire().ends_with("(HV) late\r\n"));
+        assert_eq!(u.io.tx_queued(), 0);
+    }
+
+    #[test]
+    fn flush_empties_the_queue_before_power_off() {
+        let u = SlowUart::leak();
+        let mut con = console_on(u);
+        assert!(u.enable_irqs());
+        con.message("(HV) ", format_args!("powering off\n"));
+        con.flush();
+        assert_eq!(u.wire(), "(HV) powering off\r\n");
+        assert_eq!(u.flushes.load(Ordering::Relaxed), 1);
+    }
+
+    /// `XEN_SYSCTL_readconsole`: whole reads, incremental reads that pick
+    /// up where the last one ended, small buffers, clearing, and a reader
+    /// that fell behind the wrap.
+    #[test]
+    fn readconsole_has_xens_semantics() {
+        let mut r = Ring::new();
+        let mut buf = [0u8; 64];
+        assert_eq!(r.read(&mut buf, false, false, 0), (0, 0), "empty");
+        r.push(b"hello ");
+        r.push(b"world");
+        let (n, idx) = r.read(&mut buf, false, false, 0);
+        assert_eq!((&buf[..n], idx), (&b"hello world"[..], 11));
+        // Incremental from the index returned: only what is new.
+        r.push(b"!\n");
+        let (n, idx) = r.read(&mut buf, false, true, idx);
+        assert_eq!((&buf[..n], idx), (&b"!\n"[..], 13));
+        assert_eq!(r.read(&mut buf, false, true, idx), (0, 13), "nothing new");
+        // A small buffer: count is what fit, index where it stopped.
+        let mut small = [0u8; 4];
+        let (n, idx) = r.read(&mut small, false, true, 0);
+        assert_eq!(
+            (&small[..n], idx),
+            (&b"hell"[..], 4),
+            "index 0 = from the oldest"
+        );
+        let (n, idx) = r.read(&mut small, false, true, idx);
+        assert_eq!((&small[..n], idx), (&b"o wo"[..], 8));
+        // An index outside what is retained (ahead of the end) restarts
+        // at the oldest byte, as in Xen.
+        let (n, _) = r.read(&mut buf, false, true, 1000);
+        assert_eq!(n, 13);
+        // Clearing: what was read is gone for the next reader.
+        let (n, idx) = r.read(&mut small, true, false, 0);
+        assert_eq!((n, idx), (4, 4));
+        let (n, idx) = r.read(&mut buf, false, false, 0);
+        assert_eq!((&buf[..n], idx), (&b"o world!\n"[..], 13));
+        let (n, _) = r.read(&mut buf, true, false, 0);
+        assert_eq!(n, 9);
+        assert_eq!(r.read(&mut buf, false, false, 0), (0, 13), "all cleared");
+        let mut seen = 0;
+        r.for_each_chunk(|c| seen += c.len());
+        assert_eq!(seen, 0, "replay sees the clear too");
+
+        // The ring wraps: a reader whose index fell behind restarts at the
+        // oldest byte still held; incremental reads then continue.
+        let mut r = Ring::new();
+        let data: std::vec::Vec<u8> = (0..CONSOLE_RING_SIZE * 2 + 100)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        r.push(&data[..10]);
+        let (_, stale) = r.read(&mut buf, false, true, 0);
+        r.push(&data[10..]);
+        let mut out = std::vec::Vec::new();
+        let mut idx = stale;
+        loop {
+            let (n, next) = r.read(&mut buf, false, true, idx);
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+            idx = next;
+        }
+        assert_eq!(out, &data[data.len() - CONSOLE_RING_SIZE..]);
+        assert_eq!(idx, data.len() as u32);
+    }
+
+    #[test]
+    fn readconsole_indexes_wrap_at_2_32() {
+        let mut r = Ring::new();
+        // Pretend 2^32 - 3 bytes went by, all but the last few lost.
+        r.written = (1u64 << 32) - 3;
+        r.start = r.written;
+        r.push(b"abcdef");
+        let mut buf = [0u8; 16];
+        let (n, idx) = r.read(&mut buf, false, true, u32::MAX - 2);
+        assert_eq!((&buf[..n], idx), (&b"abcdef"[..], 3));
+        let (n, idx) = r.read(&mut buf, false, true, u32::MAX);
+        assert_eq!(
+            (&buf[..n], idx),
+            (&b"cdef"[..], 3),
+            "index 2^32-1 is inside"
+        );
     }
 }

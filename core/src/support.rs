@@ -60,14 +60,20 @@ static CORE_ROWS: &[SupportRow] = &[
         qualifier: None,
         status: Status::Experimental,
         tests: &["scenario:debug-keys"],
-        note: "CTRL-a three times moves console input to the hypervisor; 'h' help, 'm' memory, 'q' domains/vCPUs/interrupts, 'r' scheduler. Keys register through a distributed slice, so plugins can add their own.",
+        note: "CTRL-a three times moves console input to the hypervisor; 'h' help, 'm' memory, 'q' domains/vCPUs/interrupts, 'r' scheduler, 'd' registers of every pCPU (and of the guest it runs; the other pCPUs answer a call-function SGI). Keys register through a distributed slice, so plugins can add their own.",
     },
     SupportRow {
         section: "Debugging, analysis, and crash post-mortem",
         feature: "Hypervisor synchronous console output (sync_console)",
         qualifier: None,
         status: Status::Experimental,
-        tests: &["scenario:boot-bad-cmdline"],
-        note: "Accepted and warned about; console output is polled, hence synchronous, in every build today (only input is interrupt-driven).",
+        tests: &[
+            "scenario:boot-bad-cmdline",
+            "scenario:guest-two",
+            "unit:tessera-core::console::tests::sync_console_writes_through_after_what_was_queued",
+            "unit:tessera-core::console::tests::buffered_output_waits_for_the_interrupt_and_loses_nothing",
+            "unit:tessera-core::console::tests::emergency_output_masks_the_uart_and_writes_the_queue_first",
+        ],
+        note: "Without it, console output is queued in the UART driver's transmit ring and sent by its transmit interrupt (a full ring makes the writer wait, nothing is dropped); with it, every message is written out polled and sent before the writer goes on, and boot warns that this is for debugging. Panics, fatal exceptions and power-off write the queue out first.",
     },
 ];

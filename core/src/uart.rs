@@ -5,6 +5,7 @@ use alloc::boxed::Box;
 use core::fmt;
 
 use linkme::distributed_slice;
+use spin::{Mutex, MutexGuard};
 
 use crate::fdt::Node;
 use crate::hal::{Mmio, MmioRegion};
@@ -90,6 +91,120 @@ impl Default for UartIrqState {
     }
 }
 
+/// Tries for a lock a bounded number of times: on the crash path the
+/// holder may be a CPU that will never release it.
+fn lock_bounded(m: &Mutex<UartIrqState>) -> Option<MutexGuard<'_, UartIrqState>> {
+    for _ in 0..1_000_000 {
+        if let Some(g) = m.try_lock() {
+            return Some(g);
+        }
+        core::hint::spin_loop();
+    }
+    None
+}
+
+/// An interrupt-driven driver's [`UartIrqState`] behind its lock, with the
+/// parts of the [`Uart`] interrupt methods that are the same for every
+/// device. A driver passes its device-specific pieces as closures: `putc`
+/// (polled output of one byte, waiting for room), `read_fifo` (one
+/// received byte, if any) and `refill` (move bytes from the transmit ring
+/// into the FIFO and mask the transmit interrupt once the ring is empty,
+/// unmask it while bytes remain).
+///
+/// Lock order: the console's lock, then this one; the interrupt handler
+/// takes only this one.
+pub struct UartIrq {
+    st: Mutex<UartIrqState>,
+}
+
+impl UartIrq {
+    pub const fn new() -> Self {
+        UartIrq {
+            st: Mutex::new(UartIrqState::new()),
+        }
+    }
+    /// The state, for the driver's own `enable_irqs` and `handle_irq`.
+    pub fn lock(&self) -> MutexGuard<'_, UartIrqState> {
+        self.st.lock()
+    }
+    /// Received bytes lost because the receive ring was full.
+    pub fn rx_dropped(&self) -> u32 {
+        self.st.lock().rx_dropped
+    }
+    /// Bytes waiting in the transmit ring.
+    pub fn tx_queued(&self) -> usize {
+        self.st.lock().tx.len()
+    }
+    /// [`Uart::getc`]: what the interrupt handler already received comes
+    /// first, then the FIFO.
+    pub fn getc(&self, read_fifo: impl FnOnce() -> Option<u8>) -> Option<u8> {
+        {
+            let mut st = self.st.lock();
+            if st.on {
+                if let Some(b) = st.rx.pop() {
+                    return Some(b);
+                }
+            }
+        }
+        read_fifo()
+    }
+    /// [`Uart::queue_tx`]: in interrupt mode the bytes go into the ring
+    /// (as many as fit) and the transmitter is started; otherwise they are
+    /// written polled.
+    pub fn queue_tx(
+        &self,
+        bytes: &[u8],
+        putc: impl Fn(u8),
+        refill: impl FnOnce(&mut UartIrqState),
+    ) -> usize {
+        let mut st = self.st.lock();
+        if !st.on {
+            drop(st);
+            for &b in bytes {
+                putc(b);
+            }
+            return bytes.len();
+        }
+        let n = bytes.iter().take_while(|&&b| st.tx.push(b)).count();
+        refill(&mut st);
+        n
+    }
+    /// [`Uart::drain_tx`]: writes the ring out polled, in order, then lets
+    /// `refill` mask the transmit interrupt (the ring is empty).
+    pub fn drain_tx(&self, putc: impl Fn(u8), refill: impl FnOnce(&mut UartIrqState)) {
+        let mut st = self.st.lock();
+        if st.tx.is_empty() {
+            return;
+        }
+        while let Some(b) = st.tx.pop() {
+            putc(b);
+        }
+        refill(&mut st);
+    }
+    /// [`Uart::disable_irqs`]: `mask` masks the device's interrupts, then
+    /// what the ring still holds is written out polled. The lock is waited
+    /// for only so long (the crash path); without it the device is masked
+    /// all the same and the ring is left alone.
+    pub fn disable(&self, putc: impl Fn(u8), mask: impl FnOnce()) {
+        match lock_bounded(&self.st) {
+            Some(mut st) => {
+                st.on = false;
+                mask();
+                while let Some(b) = st.tx.pop() {
+                    putc(b);
+                }
+            }
+            None => mask(),
+        }
+    }
+}
+
+impl Default for UartIrq {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Parses `<baud>[n8]`, the form `dtuart=` and `stdout-path` use: only
 /// 8N1 is offered. An empty string keeps firmware's baud rate.
 pub fn parse_baud(options: &str) -> Result<Option<u32>, UartError> {
@@ -133,8 +248,9 @@ pub trait Uart: Send + Sync {
 
     // Interrupt-driven I/O. Every method has a default that keeps a
     // polled-only driver valid; a driver with an interrupt path overrides
-    // all five. The interrupt controller side (routing and enabling
-    // `irq()`) is the caller's job, done before `enable_irqs`.
+    // all six (the parts every device shares are in `UartIrq`). The
+    // interrupt controller side (routing and enabling `irq()`) is the
+    // caller's job, done before `enable_irqs`.
 
     /// The INTID of this UART's interrupt (see [`interrupt_intid`]), or
     /// `None` when the node gave none and the UART can only be polled.
@@ -148,7 +264,9 @@ pub trait Uart: Send + Sync {
         false
     }
     /// Masks every interrupt of the device and goes back to polled I/O
-    /// (the crash path); bytes still queued for transmission are dropped.
+    /// (the crash path): bytes still queued for transmission are written
+    /// out polled first. Never waits long for a lock (the CPU holding it
+    /// may have crashed).
     fn disable_irqs(&self) {}
     /// Services the device's interrupt: drains the receive FIFO into the
     /// driver's receive ring (where [`Uart::getc`] then finds it), refills
@@ -159,13 +277,19 @@ pub trait Uart: Send + Sync {
     /// Queues bytes for interrupt-driven transmission and starts the
     /// transmitter; returns how many were taken (the rest did not fit in
     /// the ring). Outside interrupt mode, and by default, the bytes are
-    /// written polled. [`Uart::putc`] stays polled in either mode.
+    /// written polled. [`Uart::putc`] stays polled in either mode, and
+    /// does not look at the ring: call [`Uart::drain_tx`] first to keep
+    /// the order.
     fn queue_tx(&self, bytes: &[u8]) -> usize {
         for &b in bytes {
             self.putc(b);
         }
         bytes.len()
     }
+    /// Writes out, polled and in order, whatever the transmit ring still
+    /// holds, so the caller can write polled after it (`sync_console`, a
+    /// full ring, power-off). Interrupt mode stays on.
+    fn drain_tx(&self) {}
 }
 
 /// The INTID named by one interrupt specifier in the Arm GIC's three-cell
@@ -258,6 +382,20 @@ pub fn driver_named<'a>(drivers: &'a [UartDriver], name: &str) -> Option<&'a Uar
     drivers.iter().find(|d| d.name == name)
 }
 
+/// The Kconfig early UART: the driver named by `EARLY_UART_DRIVER`, when
+/// there is one and `EARLY_UART_BASE_ADDRESS` is set. Its `early_putc` is
+/// what the console uses until the device tree is read.
+pub fn early_driver<'a>(
+    drivers: &'a [UartDriver],
+    name: &str,
+    base: u64,
+) -> Option<&'a UartDriver> {
+    if name.is_empty() || base == 0 {
+        return None;
+    }
+    driver_named(drivers, name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,5 +475,43 @@ mod tests {
         assert_eq!(interrupt_intid(&n("/b")), Ok(None));
         assert!(interrupt_intid(&n("/c")).is_err());
         assert!(interrupt_intid(&n("/d")).is_err());
+    }
+
+    #[test]
+    fn irq_helpers_keep_order_and_never_hang_on_a_held_lock() {
+        use core::cell::RefCell;
+        extern crate std;
+        let wire = RefCell::new(std::vec::Vec::new());
+        let putc = |b: u8| wire.borrow_mut().push(b);
+        let io = UartIrq::new();
+        // Polled until interrupts are on.
+        assert_eq!(io.queue_tx(b"ab", putc, |_| unreachable!()), 2);
+        assert_eq!(*wire.borrow(), b"ab");
+        io.lock().on = true;
+        io.lock().rx.push(b'r');
+        assert_eq!(io.getc(|| Some(b'f')), Some(b'r'), "the ring first");
+        assert_eq!(io.getc(|| Some(b'f')), Some(b'f'));
+        // Queued: the refill takes one byte per call here.
+        let refill = |st: &mut UartIrqState| {
+            if let Some(b) = st.tx.pop() {
+                wire.borrow_mut().push(b);
+            }
+        };
+        assert_eq!(io.queue_tx(b"cdef", putc, refill), 4);
+        assert_eq!(io.tx_queued(), 3);
+        io.drain_tx(putc, |st| assert!(st.tx.is_empty()));
+        assert_eq!(*wire.borrow(), b"abcdef");
+        let big = [b'x'; UART_RING_SIZE + 10];
+        assert_eq!(io.queue_tx(&big, putc, |_| {}), UART_RING_SIZE);
+        // The crash path: the lock is held by someone who never lets go.
+        let held = io.lock();
+        let masked = core::cell::Cell::new(false);
+        io.disable(putc, || masked.set(true));
+        assert!(masked.get(), "masked even without the lock");
+        drop(held);
+        assert_eq!(io.tx_queued(), UART_RING_SIZE, "ring left alone");
+        io.disable(putc, || {});
+        assert!(!io.lock().on);
+        assert_eq!(wire.borrow().len(), 6 + UART_RING_SIZE);
     }
 }

@@ -387,6 +387,135 @@ mod tests {
         let rs = std::fs::read_to_string(&c.config_rs).unwrap();
         assert!(rs.contains("pub const NR_CPUS: i64 = 2;"));
     }
+
+    /// Every UART plugin can be the Kconfig early UART: the choice pulls
+    /// nothing else in, and names the driver whose polled output core's
+    /// early console looks up in the registry (the plugins' host tests
+    /// drive that lookup and output against their register models).
+    #[test]
+    fn every_uart_driver_can_be_the_early_uart() {
+        let cases: [(&str, &[&str], &str, &str); 9] = [
+            (
+                "pl011",
+                &["CONFIG_EARLY_UART_CHOICE_PL011=y"],
+                "pl011",
+                "uart-pl011",
+            ),
+            (
+                "8250",
+                &[
+                    "CONFIG_UART_NS16550=y",
+                    "CONFIG_EARLY_UART_CHOICE_NS16550=y",
+                ],
+                "ns16550",
+                "uart-ns16550",
+            ),
+            (
+                "8250w",
+                &[
+                    "CONFIG_UART_NS16550=y",
+                    "CONFIG_EARLY_UART_CHOICE_NS16550=y",
+                    "CONFIG_EARLY_UART_NS16550_WORD=y",
+                ],
+                "ns16550-word",
+                "uart-ns16550",
+            ),
+            (
+                "cdns",
+                &[
+                    "CONFIG_UART_CADENCE=y",
+                    "CONFIG_EARLY_UART_CHOICE_CADENCE=y",
+                ],
+                "cadence",
+                "uart-cadence",
+            ),
+            (
+                "exy",
+                &[
+                    "CONFIG_UART_EXYNOS4210=y",
+                    "CONFIG_EARLY_UART_CHOICE_EXYNOS4210=y",
+                ],
+                "exynos4210",
+                "uart-exynos4210",
+            ),
+            (
+                "omap",
+                &["CONFIG_UART_OMAP=y", "CONFIG_EARLY_UART_CHOICE_OMAP=y"],
+                "omap",
+                "uart-omap",
+            ),
+            (
+                "scif",
+                &["CONFIG_UART_SCIF=y", "CONFIG_EARLY_UART_CHOICE_SCIF=y"],
+                "scif",
+                "uart-scif",
+            ),
+            (
+                "scifa",
+                &[
+                    "CONFIG_UART_SCIF=y",
+                    "CONFIG_EARLY_UART_CHOICE_SCIF=y",
+                    "CONFIG_EARLY_UART_SCIF_SCIFA=y",
+                ],
+                "scifa",
+                "uart-scif",
+            ),
+            (
+                "hscif",
+                &[
+                    "CONFIG_UART_SCIF=y",
+                    "CONFIG_EARLY_UART_CHOICE_SCIF=y",
+                    "CONFIG_EARLY_UART_SCIF_HSCIF=y",
+                ],
+                "hscif",
+                "uart-scif",
+            ),
+        ];
+        for (tag, lines, driver, feature) in cases {
+            let mut frag: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            frag.push("CONFIG_EARLY_UART_BASE_ADDRESS=0x1c090000".into());
+            let c = resolve(
+                Path::new(&util::root().join(DEFAULT_CONFIG)),
+                &frag,
+                &format!("xtask-early-{tag}"),
+            )
+            .unwrap();
+            let v = |n: &str| {
+                c.symbols
+                    .iter()
+                    .find(|s| s.name == n)
+                    .map(|s| s.value.clone())
+            };
+            assert_eq!(v("EARLY_UART_DRIVER").as_deref(), Some(driver), "{tag}");
+            assert_eq!(
+                v("EARLY_UART_BASE_ADDRESS").as_deref(),
+                Some("0x1c090000"),
+                "{tag}"
+            );
+            assert!(
+                c.features.iter().any(|f| f == feature),
+                "{tag}: {:?}",
+                c.features
+            );
+            let rs = std::fs::read_to_string(&c.config_rs).unwrap();
+            assert!(
+                rs.contains(&format!(
+                    "pub const EARLY_UART_DRIVER: &str = \"{driver}\";"
+                )),
+                "{tag}"
+            );
+        }
+        // Without its driver a choice is not offered: the early UART stays
+        // off rather than naming a driver the image lacks.
+        let c = resolve(
+            Path::new(&util::root().join(DEFAULT_CONFIG)),
+            &["CONFIG_EARLY_UART_CHOICE_CADENCE=y".into()],
+            "xtask-early-nodriver",
+        )
+        .unwrap();
+        let drv = c.symbols.iter().find(|s| s.name == "EARLY_UART_DRIVER");
+        assert_ne!(drv.map(|s| s.value.as_str()), Some("cadence"));
+    }
 }
 
 #[cfg(test)]

@@ -3,10 +3,19 @@
 //! mapped by the HAL's `ioremap`. Host tests implement [`Mmio`] with a model
 //! of the device.
 
-/// 32-bit and 8-bit register access at byte offsets.
+/// 32-, 16- and 8-bit register access at byte offsets. A driver uses the
+/// width its device's manual gives each register.
 pub trait Mmio: Send + Sync {
     fn read32(&self, offset: usize) -> u32;
     fn write32(&self, offset: usize, value: u32);
+    /// 16-bit access. Register models of devices without 16-bit registers
+    /// need not offer it: the default panics, naming the offset.
+    fn read16(&self, offset: usize) -> u16 {
+        panic!("no 16-bit registers here (read at {offset:#x})")
+    }
+    fn write16(&self, offset: usize, value: u16) {
+        panic!("no 16-bit registers here (write of {value:#x} at {offset:#x})")
+    }
     fn read8(&self, offset: usize) -> u8;
     fn write8(&self, offset: usize, value: u8);
     /// Size of the window in bytes.
@@ -58,6 +67,16 @@ impl Mmio for MmioRegion {
         // SAFETY: as in read32.
         unsafe { core::ptr::write_volatile(p, value) }
     }
+    fn read16(&self, offset: usize) -> u16 {
+        let p = self.check(offset, 2) as *const u16;
+        // SAFETY: as in read32.
+        unsafe { core::ptr::read_volatile(p) }
+    }
+    fn write16(&self, offset: usize, value: u16) {
+        let p = self.check(offset, 2) as *mut u16;
+        // SAFETY: as in read32.
+        unsafe { core::ptr::write_volatile(p, value) }
+    }
     fn read8(&self, offset: usize) -> u8 {
         let p = self.check(offset, 1) as *const u8;
         // SAFETY: as in read32.
@@ -70,5 +89,31 @@ impl Mmio for MmioRegion {
     }
     fn len(&self) -> usize {
         self.len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_width_reaches_its_bytes_and_stays_in_the_window() {
+        let mut mem = [0u32; 4];
+        // SAFETY: `mem` is plain host memory standing in for registers; it
+        // outlives `r`, which only this test uses, and the window is its
+        // size.
+        let r = unsafe { MmioRegion::new(mem.as_mut_ptr() as usize, 16) };
+        r.write32(0, 0x1122_3344);
+        r.write16(6, 0xbeef);
+        r.write8(9, 0x5a);
+        assert_eq!(r.read16(0), 0x3344, "little-endian low half");
+        assert_eq!(r.read8(3), 0x11);
+        assert_eq!(r.read32(4), 0xbeef_0000);
+        assert_eq!(r.read16(8), 0x5a00);
+        let misaligned = std::panic::catch_unwind(|| r.read16(1));
+        assert!(misaligned.is_err());
+        let outside = std::panic::catch_unwind(|| r.write16(16, 0));
+        assert!(outside.is_err());
+        assert_eq!(mem[1], 0xbeef_0000);
     }
 }

@@ -325,13 +325,15 @@ pub fn send_sgi(id: u32, mpidr: u64) {
     super::sysreg::isb();
 }
 
-/// The IRQ entry: acknowledge, dispatch, end of interrupt.
-pub fn handle_irq() -> IrqEvent {
+/// The IRQ entry: acknowledge, dispatch, end of interrupt. `from` is
+/// what the interrupt interrupted (for register dumps, see `regdump`).
+pub fn handle_irq(from: super::regdump::Interrupted) -> IrqEvent {
     let intid = (mrs!("S3_0_C12_C12_0") & 0xff_ffff) as u32; // ICC_IAR1_EL1
     if (1020..=1023).contains(&intid) {
         SPURIOUS.fetch_add(1, Ordering::Relaxed);
         return IrqEvent::None;
     }
+    let _recorded = super::regdump::record(from);
     let mut event = IrqEvent::None;
     let hyp_timer = GIC
         .get()
@@ -342,6 +344,7 @@ pub fn handle_irq() -> IrqEvent {
         sgi::RESCHEDULE => {}
         sgi::CALL_FUNCTION => {
             me.ipis.fetch_add(1, Ordering::Release);
+            super::smp::handle_call();
         }
         sgi::STOP_MACHINE => {}
         i if i == hyp_timer => {

@@ -385,6 +385,15 @@ fn check_ptimer(g: &Guest, v: &Vcpu) {
     }
 }
 
+/// The vCPU loaded on `cpu` (domain id, vCPU index), if any.
+pub fn loaded(cpu: usize) -> Option<(u16, usize)> {
+    CURRENT
+        .get(cpu)?
+        .lock()
+        .as_ref()
+        .map(|(g, v)| (g.dom.id, v.index))
+}
+
 fn find(unit: UnitId) -> Option<(Arc<Guest>, Arc<Vcpu>)> {
     let guests = GUESTS.lock();
     let g = guests.iter().find(|g| g.dom.id == unit.domid)?;
@@ -503,7 +512,7 @@ extern "C" fn tessera_guest_exit(ctx: *mut VcpuContext, kind: u64) -> ! {
     let next = match kind {
         0 => handle_sync(&g, &v, c),
         1 => {
-            match gicv3::handle_irq() {
+            match gicv3::handle_irq(super::regdump::Interrupted::Guest(c)) {
                 IrqEvent::VirtualTimer => {
                     g.vgic.lock().inject(v.index, 27);
                 }

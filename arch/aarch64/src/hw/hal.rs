@@ -138,20 +138,8 @@ impl Hal for Aarch64 {
     }
 
     fn ipi_selftest(&self, cpu: usize) -> Result<(), HalError> {
-        let target = percpu::get(cpu).ok_or(HalError::BadDeviceTree("no such CPU"))?;
-        let before = target.ipis.load(Ordering::Acquire);
-        gicv3::send_sgi(
-            gicv3::sgi::CALL_FUNCTION,
-            target.mpidr.load(Ordering::Relaxed),
-        );
-        let deadline = self.now_ns() + 1_000_000_000;
-        while target.ipis.load(Ordering::Acquire) == before {
-            if self.now_ns() > deadline {
-                return Err(HalError::Timeout);
-            }
-            core::hint::spin_loop();
-        }
-        Ok(())
+        // An empty cross-call: the SGI arrives and the handler answers.
+        smp::call_on(cpu, || {}, 1_000_000_000)
     }
 
     fn idle(&self) {
@@ -183,6 +171,8 @@ impl Hal for Aarch64 {
         if !ok {
             fail_stop();
         }
+        // Queued console output leaves before the machine does.
+        tessera_core::console::flush();
         if config::TESTING {
             semihosting::exit(0);
         }
@@ -208,6 +198,8 @@ fn park() -> ! {
 /// semihosting; other builds reset the machine through PSCI, as Xen does
 /// after a panic.
 pub fn fail_stop() -> ! {
+    // Queued console output (the failure's own report) leaves first.
+    tessera_core::console::flush();
     if config::TESTING {
         semihosting::exit(1);
     }

@@ -12,6 +12,7 @@ mod mmu;
 mod p2m;
 mod percpu;
 mod psci;
+mod regdump;
 mod semihosting;
 mod smp;
 mod timer;

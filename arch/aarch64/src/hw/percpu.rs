@@ -1,6 +1,6 @@
 //! Per-CPU data, reached through TPIDR_EL2.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use tessera_core::config::NR_CPUS;
 
@@ -15,6 +15,12 @@ pub struct PerCpu {
     pub timer_fired: AtomicBool,
     /// Call-function IPIs handled.
     pub ipis: AtomicU64,
+    /// While this CPU handles an interrupt: the address of the registers
+    /// it interrupted (see `regdump::Interrupted`), 0 otherwise.
+    pub irq_regs: AtomicUsize,
+    /// ... and whether they are a guest's `VcpuContext` (else an EL2
+    /// `TrapFrame`).
+    pub irq_from_guest: AtomicBool,
 }
 
 // All-zero initial values: the array lives in BSS, not in the image file.
@@ -24,6 +30,8 @@ static PERCPU: [PerCpu; NR_CPUS] = [const {
         mpidr: AtomicU64::new(0),
         timer_fired: AtomicBool::new(false),
         ipis: AtomicU64::new(0),
+        irq_regs: AtomicUsize::new(0),
+        irq_from_guest: AtomicBool::new(false),
     }
 }; NR_CPUS];
 

@@ -1,12 +1,14 @@
 //! Secondary CPUs: their stacks, per-CPU areas and the boot block they read
-//! with the MMU off, started through PSCI CPU_ON.
+//! with the MMU off, started through PSCI CPU_ON; and cross-calls, which
+//! run a function on another CPU through the call-function SGI.
 
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 
+use spin::Mutex;
 use tessera_core::config::NR_CPUS;
 use tessera_core::hal::HalError;
 
-use super::{gicv3, mmu, percpu, psci, sysreg};
+use super::{gicv3, mmu, percpu, psci, sysreg, timer};
 
 /// Read by `tessera_secondary_entry` with the MMU and caches off: the
 /// layout is shared with head.rs (offsets 0..48).
@@ -78,4 +80,75 @@ extern "C" fn tessera_secondary_main(index: u64) -> ! {
         }
     }
     tessera_core::boot::secondary_main(index as usize)
+}
+
+/// One CPU's pending cross-call and how many it has completed.
+struct CallSlot {
+    func: Mutex<Option<fn()>>,
+    done: AtomicU64,
+}
+
+static CALLS: [CallSlot; NR_CPUS] = [const {
+    CallSlot {
+        func: Mutex::new(None),
+        done: AtomicU64::new(0),
+    }
+}; NR_CPUS];
+
+/// One cross-call at a time. A CPU waiting here (interrupts masked)
+/// cannot answer one aimed at it; the caller it blocks gives up at its
+/// timeout, so two CPUs calling each other delay but never deadlock.
+static CALL_LOCK: Mutex<()> = Mutex::new(());
+
+/// Runs `f` on CPU `cpu` in its interrupt context (the call-function SGI,
+/// taken when that CPU next has interrupts unmasked: at once in a guest
+/// or idle) and waits until it has returned, at most `timeout_ns`. A
+/// call that timed out before the target started it is withdrawn.
+/// Callers hold no lock that `f` takes (`f` typically prints). Not for
+/// this CPU: its interrupt would wait for this call to end.
+pub fn call_on(cpu: usize, f: fn(), timeout_ns: u64) -> Result<(), HalError> {
+    if cpu == percpu::this_cpu_index() || !tessera_core::cpu::is_online(cpu) {
+        return Err(HalError::BadDeviceTree("no such other CPU online"));
+    }
+    let target = percpu::get(cpu).ok_or(HalError::BadDeviceTree("no such CPU"))?;
+    let slot = &CALLS[cpu];
+    let _one = CALL_LOCK.lock();
+    let before = slot.done.load(Ordering::Acquire);
+    *slot.func.lock() = Some(f);
+    gicv3::send_sgi(
+        gicv3::sgi::CALL_FUNCTION,
+        target.mpidr.load(Ordering::Relaxed),
+    );
+    let wait = |ns: u64| {
+        let deadline = timer::counter() + timer::ns_to_ticks(ns);
+        while slot.done.load(Ordering::Acquire) == before {
+            if timer::counter() > deadline {
+                return false;
+            }
+            core::hint::spin_loop();
+        }
+        true
+    };
+    if wait(timeout_ns) {
+        return Ok(());
+    }
+    if slot.func.lock().take().is_some() {
+        return Err(HalError::Timeout); // never started: withdrawn
+    }
+    // Started meanwhile: it is running now; let it finish.
+    if wait(timeout_ns) {
+        Ok(())
+    } else {
+        Err(HalError::Timeout)
+    }
+}
+
+/// The call-function SGI's handler: runs this CPU's pending cross-call.
+pub fn handle_call() {
+    let slot = &CALLS[percpu::this_cpu_index()];
+    let f = slot.func.lock().take();
+    if let Some(f) = f {
+        f();
+        slot.done.fetch_add(1, Ordering::Release);
+    }
 }

@@ -14,12 +14,11 @@ extern crate alloc;
 use alloc::boxed::Box;
 
 use linkme::distributed_slice;
-use spin::Mutex;
 use tessera_core::fdt::Node;
 use tessera_core::hal::{Mmio, MmioRegion};
 use tessera_core::registry::{Plugin, Status, SupportRow, PLUGINS};
 use tessera_core::uart::{
-    interrupt_intid, parse_baud, Uart, UartDriver, UartError, UartIrqState, UART_DRIVERS,
+    interrupt_intid, parse_baud, Uart, UartDriver, UartError, UartIrq, UartIrqState, UART_DRIVERS,
     UART_RING_SIZE,
 };
 
@@ -153,7 +152,7 @@ pub struct Cadence<M: Mmio> {
     regs: M,
     base: u64,
     irq: Option<u32>,
-    st: Mutex<UartIrqState>,
+    st: UartIrq,
 }
 
 impl<M: Mmio> Cadence<M> {
@@ -172,7 +171,7 @@ impl<M: Mmio> Cadence<M> {
             regs,
             base,
             irq: cfg.irq,
-            st: Mutex::new(UartIrqState::new()),
+            st: UartIrq::new(),
         };
         let r = &u.regs;
         u.flush();
@@ -201,7 +200,7 @@ impl<M: Mmio> Cadence<M> {
 
     /// Received bytes lost because the receive ring was full.
     pub fn rx_dropped(&self) -> u32 {
-        self.st.lock().rx_dropped
+        self.st.rx_dropped()
     }
 
     fn drain_rx(&self, st: &mut UartIrqState) {
@@ -241,20 +240,14 @@ impl<M: Mmio> Uart for Cadence<M> {
         putc_raw(&self.regs, byte);
     }
     fn getc(&self) -> Option<u8> {
-        {
-            let mut st = self.st.lock();
-            if st.on {
-                if let Some(b) = st.rx.pop() {
-                    return Some(b);
-                }
+        self.st.getc(|| {
+            // Framing and parity errors are reported in ISR, not per byte, so
+            // polled input cannot tell which byte was bad: all are returned.
+            if self.regs.read32(regs::SR) & regs::SR_RXEMPTY != 0 {
+                return None;
             }
-        }
-        // Framing and parity errors are reported in ISR, not per byte, so
-        // polled input cannot tell which byte was bad: all are returned.
-        if self.regs.read32(regs::SR) & regs::SR_RXEMPTY != 0 {
-            return None;
-        }
-        Some(self.regs.read32(regs::FIFO) as u8)
+            Some(self.regs.read32(regs::FIFO) as u8)
+        })
     }
     fn flush(&self) {
         let mut spins = 0u32;
@@ -282,11 +275,13 @@ impl<M: Mmio> Uart for Cadence<M> {
         true
     }
     fn disable_irqs(&self) {
-        let mut st = self.st.lock();
-        st.on = false;
-        st.tx.clear();
-        self.regs.write32(regs::IDR, regs::I_ALL);
-        self.regs.write32(regs::ISR, regs::I_ALL);
+        self.st.disable(
+            |b| self.putc(b),
+            || {
+                self.regs.write32(regs::IDR, regs::I_ALL);
+                self.regs.write32(regs::ISR, regs::I_ALL);
+            },
+        );
     }
     fn handle_irq(&self) {
         let mut st = self.st.lock();
@@ -317,17 +312,11 @@ impl<M: Mmio> Uart for Cadence<M> {
         }
     }
     fn queue_tx(&self, bytes: &[u8]) -> usize {
-        let mut st = self.st.lock();
-        if !st.on {
-            drop(st);
-            for &b in bytes {
-                self.putc(b);
-            }
-            return bytes.len();
-        }
-        let n = bytes.iter().take_while(|&&b| st.tx.push(b)).count();
-        self.refill_tx(&mut st);
-        n
+        self.st
+            .queue_tx(bytes, |b| self.putc(b), |st| self.refill_tx(st))
+    }
+    fn drain_tx(&self) {
+        self.st.drain_tx(|b| self.putc(b), |st| self.refill_tx(st));
     }
 }
 
@@ -387,6 +376,8 @@ static PLUGIN: Plugin = Plugin {
             "unit:tessera-uart-cadence::tests::init_keeps_firmware_divisors_without_a_clock",
             "unit:tessera-uart-cadence::tests::polled_output_and_input_follow_sr",
             "unit:tessera-uart-cadence::tests::irq_drains_rx_into_the_ring_and_refills_tx",
+            "unit:tessera-uart-cadence::tests::drain_and_disable_write_the_ring_out_in_order",
+            "unit:tessera-uart-cadence::tests::early_uart_from_the_registry_writes_polled",
             "unit:tessera-uart-cadence::tests::full_fifo_gives_up_instead_of_hanging",
             "unit:tessera-uart-cadence::tests::node_properties_are_validated",
         ],
@@ -677,6 +668,53 @@ mod tests {
         }
         assert_ne!(m.st().sr() & regs::SR_TXFULL, 0);
         assert_eq!(m.st().isr & regs::I_TOVR, 0, "never written while full");
+    }
+
+    /// The console's polled paths (`sync_console`, a full ring, the crash
+    /// path) first write out what the transmit ring holds, in order.
+    #[test]
+    fn drain_and_disable_write_the_ring_out_in_order() {
+        let m = Model::new();
+        let u = Cadence::new(m.clone(), 0, &cfg(None, None)).unwrap();
+        assert!(u.enable_irqs());
+        let msg: Vec<u8> = (0..200u32).map(|i| i as u8).collect();
+        assert_eq!(u.queue_tx(&msg), 200);
+        assert!(u.st.tx_queued() > 0, "the FIFO took only part");
+        u.drain_tx();
+        assert_eq!(u.st.tx_queued(), 0);
+        assert!(
+            m.st().imr & regs::I_TEMPTY == 0,
+            "transmit interrupt masked, ring empty"
+        );
+        let tail: Vec<u8> = (0..150u32).map(|i| (i * 7) as u8).collect();
+        assert_eq!(u.queue_tx(&tail), 150);
+        u.disable_irqs();
+        u.flush();
+        assert_eq!(u.st.tx_queued(), 0);
+        assert!(m.st().imr == 0);
+        let mut want = msg.clone();
+        want.extend_from_slice(&tail);
+        assert_eq!(m.st().wire, want, "nothing lost, nothing reordered");
+    }
+
+    /// The Kconfig early UART: core finds the driver by the name Kconfig
+    /// gives (`EARLY_UART_DRIVER`) and prints through its polled
+    /// `early_putc` on a UART firmware set up (here: the driver's own
+    /// init stands in for firmware).
+    #[test]
+    fn early_uart_from_the_registry_writes_polled() {
+        for name in ["cadence"] {
+            let m = Model::new();
+            let u = Cadence::new(m.clone(), 0, &cfg(None, None)).unwrap();
+            let d = tessera_core::uart::early_driver(&UART_DRIVERS, name, 0x1c09_0000)
+                .unwrap_or_else(|| panic!("{name} is not in the registry"));
+            assert!(tessera_core::uart::early_driver(&UART_DRIVERS, name, 0).is_none());
+            for &b in b"early\n" {
+                (d.early_putc)(&m, b);
+            }
+            u.flush();
+            assert_eq!(m.st().wire, b"early\n", "{name}");
+        }
     }
 
     #[test]

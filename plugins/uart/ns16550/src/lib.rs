@@ -15,12 +15,11 @@ extern crate alloc;
 use alloc::boxed::Box;
 
 use linkme::distributed_slice;
-use spin::Mutex;
 use tessera_core::fdt::Node;
 use tessera_core::hal::{Mmio, MmioRegion};
 use tessera_core::registry::{Plugin, Status, SupportRow, PLUGINS};
 use tessera_core::uart::{
-    interrupt_intid, parse_baud, Uart, UartDriver, UartError, UartIrqState, UART_DRIVERS,
+    interrupt_intid, parse_baud, Uart, UartDriver, UartError, UartIrq, UartIrqState, UART_DRIVERS,
     UART_RING_SIZE,
 };
 
@@ -201,7 +200,7 @@ pub struct Ns16550<M: Mmio> {
     variant: Variant,
     fifo: usize,
     irq: Option<u32>,
-    st: Mutex<UartIrqState>,
+    st: UartIrq,
 }
 
 impl<M: Mmio> Ns16550<M> {
@@ -230,7 +229,7 @@ impl<M: Mmio> Ns16550<M> {
             variant: cfg.variant,
             fifo: 1,
             irq: cfg.irq,
-            st: Mutex::new(UartIrqState::new()),
+            st: UartIrq::new(),
         };
         let r: &dyn Mmio = &u.regs;
         l.write(r, regs::IER, 0);
@@ -301,7 +300,7 @@ impl<M: Mmio> Ns16550<M> {
 
     /// Received bytes lost because the receive ring was full.
     pub fn rx_dropped(&self) -> u32 {
-        self.st.lock().rx_dropped
+        self.st.rx_dropped()
     }
 
     /// Reads one byte from the receive FIFO if there is one; `Some(None)`
@@ -349,15 +348,7 @@ impl<M: Mmio> Uart for Ns16550<M> {
         putc_raw(&self.regs, self.layout, byte);
     }
     fn getc(&self) -> Option<u8> {
-        {
-            let mut st = self.st.lock();
-            if st.on {
-                if let Some(b) = st.rx.pop() {
-                    return Some(b);
-                }
-            }
-        }
-        self.read_fifo().flatten()
+        self.st.getc(|| self.read_fifo().flatten())
     }
     fn flush(&self) {
         self.wait_idle();
@@ -384,12 +375,14 @@ impl<M: Mmio> Uart for Ns16550<M> {
         true
     }
     fn disable_irqs(&self) {
-        let mut st = self.st.lock();
-        st.on = false;
-        st.tx.clear();
-        let l = self.layout;
-        l.write(&self.regs, regs::IER, 0);
-        l.write(&self.regs, regs::MCR, regs::MCR_DTR | regs::MCR_RTS);
+        self.st.disable(
+            |b| self.putc(b),
+            || {
+                let l = self.layout;
+                l.write(&self.regs, regs::IER, 0);
+                l.write(&self.regs, regs::MCR, regs::MCR_DTR | regs::MCR_RTS);
+            },
+        );
     }
     fn handle_irq(&self) {
         let mut st = self.st.lock();
@@ -426,17 +419,11 @@ impl<M: Mmio> Uart for Ns16550<M> {
         }
     }
     fn queue_tx(&self, bytes: &[u8]) -> usize {
-        let mut st = self.st.lock();
-        if !st.on {
-            drop(st);
-            for &b in bytes {
-                self.putc(b);
-            }
-            return bytes.len();
-        }
-        let n = bytes.iter().take_while(|&&b| st.tx.push(b)).count();
-        self.refill_tx(&mut st);
-        n
+        self.st
+            .queue_tx(bytes, |b| self.putc(b), |st| self.refill_tx(st))
+    }
+    fn drain_tx(&self) {
+        self.st.drain_tx(|b| self.putc(b), |st| self.refill_tx(st));
     }
 }
 
@@ -549,6 +536,8 @@ static PLUGIN: Plugin = Plugin {
             "unit:tessera-uart-ns16550::tests::init_keeps_firmware_divisor_without_a_clock",
             "unit:tessera-uart-ns16550::tests::polled_output_and_input_follow_lsr",
             "unit:tessera-uart-ns16550::tests::irq_drains_rx_into_the_ring_and_refills_tx",
+            "unit:tessera-uart-ns16550::tests::drain_and_disable_write_the_ring_out_in_order",
+            "unit:tessera-uart-ns16550::tests::early_uart_from_the_registry_writes_polled",
             "unit:tessera-uart-ns16550::tests::rx_ring_overflow_is_counted",
             "unit:tessera-uart-ns16550::tests::designware_word_layout_and_busy_detect",
             "unit:tessera-uart-ns16550::tests::full_fifo_gives_up_instead_of_hanging",
@@ -875,6 +864,53 @@ mod tests {
         assert_eq!(u.getc(), Some(b'c'));
         assert_eq!(u.getc(), None);
         assert_eq!(m.st().lsr() & regs::LSR_DR, 0);
+    }
+
+    /// The console's polled paths (`sync_console`, a full ring, the crash
+    /// path) first write out what the transmit ring holds, in order.
+    #[test]
+    fn drain_and_disable_write_the_ring_out_in_order() {
+        let m = Model::new(Layout::BYTE);
+        let u = Ns16550::new(m.clone(), 0, &cfg(Layout::BYTE, None, None)).unwrap();
+        assert!(u.enable_irqs());
+        let msg: Vec<u8> = (0..200u32).map(|i| i as u8).collect();
+        assert_eq!(u.queue_tx(&msg), 200);
+        assert!(u.st.tx_queued() > 0, "the FIFO took only part");
+        u.drain_tx();
+        assert_eq!(u.st.tx_queued(), 0);
+        assert!(
+            m.st().ier & regs::IER_ETBEI == 0,
+            "transmit interrupt masked, ring empty"
+        );
+        let tail: Vec<u8> = (0..150u32).map(|i| (i * 7) as u8).collect();
+        assert_eq!(u.queue_tx(&tail), 150);
+        u.disable_irqs();
+        u.flush();
+        assert_eq!(u.st.tx_queued(), 0);
+        assert!(m.st().ier == 0);
+        let mut want = msg.clone();
+        want.extend_from_slice(&tail);
+        assert_eq!(m.st().wire, want, "nothing lost, nothing reordered");
+    }
+
+    /// The Kconfig early UART: core finds the driver by the name Kconfig
+    /// gives (`EARLY_UART_DRIVER`) and prints through its polled
+    /// `early_putc` on a UART firmware set up (here: the driver's own
+    /// init stands in for firmware).
+    #[test]
+    fn early_uart_from_the_registry_writes_polled() {
+        for (name, layout) in [("ns16550", Layout::BYTE), ("ns16550-word", Layout::WORD)] {
+            let m = Model::new(layout);
+            let u = Ns16550::new(m.clone(), 0, &cfg(layout, None, None)).unwrap();
+            let d = tessera_core::uart::early_driver(&UART_DRIVERS, name, 0x1c09_0000)
+                .unwrap_or_else(|| panic!("{name} is not in the registry"));
+            assert!(tessera_core::uart::early_driver(&UART_DRIVERS, name, 0).is_none());
+            for &b in b"early\n" {
+                (d.early_putc)(&m, b);
+            }
+            u.flush();
+            assert_eq!(m.st().wire, b"early\n", "{name}");
+        }
     }
 
     #[test]

@@ -15,12 +15,11 @@ extern crate alloc;
 use alloc::boxed::Box;
 
 use linkme::distributed_slice;
-use spin::Mutex;
 use tessera_core::fdt::Node;
 use tessera_core::hal::{Mmio, MmioRegion};
 use tessera_core::registry::{Plugin, Status, SupportRow, PLUGINS};
 use tessera_core::uart::{
-    interrupt_intid, parse_baud, Uart, UartDriver, UartError, UartIrqState, UART_DRIVERS,
+    interrupt_intid, parse_baud, Uart, UartDriver, UartError, UartIrq, UartIrqState, UART_DRIVERS,
     UART_RING_SIZE,
 };
 
@@ -145,7 +144,7 @@ pub struct Omap<M: Mmio> {
     regs: M,
     base: u64,
     irq: Option<u32>,
-    st: Mutex<UartIrqState>,
+    st: UartIrq,
 }
 
 impl<M: Mmio> Omap<M> {
@@ -174,7 +173,7 @@ impl<M: Mmio> Omap<M> {
             regs,
             base,
             irq: cfg.irq,
-            st: Mutex::new(UartIrqState::new()),
+            st: UartIrq::new(),
         };
         let r = &u.regs;
         u.flush();
@@ -207,7 +206,7 @@ impl<M: Mmio> Omap<M> {
 
     /// Received bytes lost because the receive ring was full.
     pub fn rx_dropped(&self) -> u32 {
-        self.st.lock().rx_dropped
+        self.st.rx_dropped()
     }
 
     fn read_fifo(&self) -> Option<Option<u8>> {
@@ -252,15 +251,7 @@ impl<M: Mmio> Uart for Omap<M> {
         putc_raw(&self.regs, byte);
     }
     fn getc(&self) -> Option<u8> {
-        {
-            let mut st = self.st.lock();
-            if st.on {
-                if let Some(b) = st.rx.pop() {
-                    return Some(b);
-                }
-            }
-        }
-        self.read_fifo().flatten()
+        self.st.getc(|| self.read_fifo().flatten())
     }
     fn flush(&self) {
         let mut spins = 0u32;
@@ -286,10 +277,12 @@ impl<M: Mmio> Uart for Omap<M> {
         true
     }
     fn disable_irqs(&self) {
-        let mut st = self.st.lock();
-        st.on = false;
-        st.tx.clear();
-        self.regs.write32(regs::IER, 0);
+        self.st.disable(
+            |b| self.putc(b),
+            || {
+                self.regs.write32(regs::IER, 0);
+            },
+        );
     }
     fn handle_irq(&self) {
         let mut st = self.st.lock();
@@ -320,17 +313,11 @@ impl<M: Mmio> Uart for Omap<M> {
         }
     }
     fn queue_tx(&self, bytes: &[u8]) -> usize {
-        let mut st = self.st.lock();
-        if !st.on {
-            drop(st);
-            for &b in bytes {
-                self.putc(b);
-            }
-            return bytes.len();
-        }
-        let n = bytes.iter().take_while(|&&b| st.tx.push(b)).count();
-        self.refill_tx(&mut st);
-        n
+        self.st
+            .queue_tx(bytes, |b| self.putc(b), |st| self.refill_tx(st))
+    }
+    fn drain_tx(&self) {
+        self.st.drain_tx(|b| self.putc(b), |st| self.refill_tx(st));
     }
 }
 
@@ -403,6 +390,8 @@ static PLUGIN: Plugin = Plugin {
             "unit:tessera-uart-omap::tests::init_keeps_firmware_divisor_and_mode_without_a_clock",
             "unit:tessera-uart-omap::tests::polled_output_and_input_follow_lsr",
             "unit:tessera-uart-omap::tests::irq_drains_rx_into_the_ring_and_refills_tx",
+            "unit:tessera-uart-omap::tests::drain_and_disable_write_the_ring_out_in_order",
+            "unit:tessera-uart-omap::tests::early_uart_from_the_registry_writes_polled",
             "unit:tessera-uart-omap::tests::full_fifo_gives_up_instead_of_hanging",
             "unit:tessera-uart-omap::tests::node_properties_are_validated",
         ],
@@ -737,6 +726,53 @@ mod tests {
         assert_eq!(m.st().read(regs::TXFIFO_LVL), FIFO_DEPTH as u32);
         assert_eq!(m.st().read(regs::SSR) & regs::SSR_TX_FIFO_FULL, 1);
         assert!(!m.st().tx_overflow);
+    }
+
+    /// The console's polled paths (`sync_console`, a full ring, the crash
+    /// path) first write out what the transmit ring holds, in order.
+    #[test]
+    fn drain_and_disable_write_the_ring_out_in_order() {
+        let m = Model::new();
+        let u = Omap::new(m.clone(), 0, &cfg(None, None)).unwrap();
+        assert!(u.enable_irqs());
+        let msg: Vec<u8> = (0..200u32).map(|i| i as u8).collect();
+        assert_eq!(u.queue_tx(&msg), 200);
+        assert!(u.st.tx_queued() > 0, "the FIFO took only part");
+        u.drain_tx();
+        assert_eq!(u.st.tx_queued(), 0);
+        assert!(
+            m.st().ier & regs::IER_THR_IT == 0,
+            "transmit interrupt masked, ring empty"
+        );
+        let tail: Vec<u8> = (0..150u32).map(|i| (i * 7) as u8).collect();
+        assert_eq!(u.queue_tx(&tail), 150);
+        u.disable_irqs();
+        u.flush();
+        assert_eq!(u.st.tx_queued(), 0);
+        assert!(m.st().ier == 0);
+        let mut want = msg.clone();
+        want.extend_from_slice(&tail);
+        assert_eq!(m.st().wire, want, "nothing lost, nothing reordered");
+    }
+
+    /// The Kconfig early UART: core finds the driver by the name Kconfig
+    /// gives (`EARLY_UART_DRIVER`) and prints through its polled
+    /// `early_putc` on a UART firmware set up (here: the driver's own
+    /// init stands in for firmware).
+    #[test]
+    fn early_uart_from_the_registry_writes_polled() {
+        for name in ["omap"] {
+            let m = Model::new();
+            let u = Omap::new(m.clone(), 0, &cfg(None, None)).unwrap();
+            let d = tessera_core::uart::early_driver(&UART_DRIVERS, name, 0x1c09_0000)
+                .unwrap_or_else(|| panic!("{name} is not in the registry"));
+            assert!(tessera_core::uart::early_driver(&UART_DRIVERS, name, 0).is_none());
+            for &b in b"early\n" {
+                (d.early_putc)(&m, b);
+            }
+            u.flush();
+            assert_eq!(m.st().wire, b"early\n", "{name}");
+        }
     }
 
     #[test]

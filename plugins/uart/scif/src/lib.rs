@@ -10,12 +10,9 @@
 //! and transmit rings). No unsafe code: registers go through core's
 //! `Mmio`, and the tests drive a register-level model.
 //!
-//! Most SCIF registers are 16 bits wide and the manual asks for accesses
-//! of the register's size, but core's `Mmio` has no 16-bit accessors yet:
-//! [`read16`]/[`write16`] stand in with a 32-bit access at the register's
-//! (4-byte aligned) offset. That is the one thing to change once `Mmio`
-//! has `read16`/`write16`; until then this driver is for models, not
-//! hardware.
+//! Registers are accessed at the width the manual gives them: SCSMR,
+//! SCSCR, SCFSR, SCFCR, SCFDR, SCLSR (and HSSRR, and SCIFA's equivalents)
+//! 16 bits; SCBRR, SCFTDR and SCFRDR 8 bits (as Xen's scif-uart.c does).
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -24,12 +21,11 @@ extern crate alloc;
 use alloc::boxed::Box;
 
 use linkme::distributed_slice;
-use spin::Mutex;
 use tessera_core::fdt::Node;
 use tessera_core::hal::{Mmio, MmioRegion};
 use tessera_core::registry::{Plugin, Status, SupportRow, PLUGINS};
 use tessera_core::uart::{
-    interrupt_intid, parse_baud, Uart, UartDriver, UartError, UartIrqState, UART_DRIVERS,
+    interrupt_intid, parse_baud, Uart, UartDriver, UartError, UartIrq, UartIrqState, UART_DRIVERS,
     UART_RING_SIZE,
 };
 
@@ -163,16 +159,14 @@ impl Flavour {
     }
 }
 
-/// Reads a 16-bit register. Stand-in until `Mmio` has 16-bit accessors:
-/// a 32-bit read at the register's offset, upper half ignored.
-pub fn read16(r: &dyn Mmio, off: usize) -> u16 {
-    r.read32(off) as u16
+/// Reads a 16-bit register.
+fn read16(r: &dyn Mmio, off: usize) -> u16 {
+    r.read16(off)
 }
 
-/// Writes a 16-bit register. Stand-in until `Mmio` has 16-bit accessors:
-/// a 32-bit write at the register's offset, upper half zero.
-pub fn write16(r: &dyn Mmio, off: usize, v: u16) {
-    r.write32(off, v as u32)
+/// Writes a 16-bit register.
+fn write16(r: &dyn Mmio, off: usize, v: u16) {
+    r.write16(off, v)
 }
 
 const SPIN_LIMIT: u32 = 1_000_000;
@@ -245,7 +239,7 @@ pub struct Scif<M: Mmio> {
     base: u64,
     map: Map,
     irq: Option<u32>,
-    st: Mutex<UartIrqState>,
+    st: UartIrq,
 }
 
 impl<M: Mmio> Scif<M> {
@@ -266,7 +260,7 @@ impl<M: Mmio> Scif<M> {
             base,
             map: cfg.flavour.map(),
             irq: cfg.irq,
-            st: Mutex::new(UartIrqState::new()),
+            st: UartIrq::new(),
         };
         let (r, m): (&dyn Mmio, &Map) = (&u.regs, &u.map);
         u.flush();
@@ -305,7 +299,7 @@ impl<M: Mmio> Scif<M> {
 
     /// Received bytes lost because the receive ring was full.
     pub fn rx_dropped(&self) -> u32 {
-        self.st.lock().rx_dropped
+        self.st.rx_dropped()
     }
 
     /// Reads one byte if the receive FIFO holds one; `Some(None)` for a
@@ -366,15 +360,7 @@ impl<M: Mmio> Uart for Scif<M> {
         putc_raw(&self.regs, &self.map, byte);
     }
     fn getc(&self) -> Option<u8> {
-        {
-            let mut st = self.st.lock();
-            if st.on {
-                if let Some(b) = st.rx.pop() {
-                    return Some(b);
-                }
-            }
-        }
-        self.read_fifo().flatten()
+        self.st.getc(|| self.read_fifo().flatten())
     }
     fn flush(&self) {
         let mut spins = 0u32;
@@ -401,10 +387,12 @@ impl<M: Mmio> Uart for Scif<M> {
         true
     }
     fn disable_irqs(&self) {
-        let mut st = self.st.lock();
-        st.on = false;
-        st.tx.clear();
-        self.set_scr_bits(0, self.map.rx_irqs | bits::SCR_TIE);
+        self.st.disable(
+            |b| self.putc(b),
+            || {
+                self.set_scr_bits(0, self.map.rx_irqs | bits::SCR_TIE);
+            },
+        );
     }
     fn handle_irq(&self) {
         let mut st = self.st.lock();
@@ -452,17 +440,11 @@ impl<M: Mmio> Uart for Scif<M> {
         }
     }
     fn queue_tx(&self, bytes: &[u8]) -> usize {
-        let mut st = self.st.lock();
-        if !st.on {
-            drop(st);
-            for &b in bytes {
-                self.putc(b);
-            }
-            return bytes.len();
-        }
-        let n = bytes.iter().take_while(|&&b| st.tx.push(b)).count();
-        self.refill_tx(&mut st);
-        n
+        self.st
+            .queue_tx(bytes, |b| self.putc(b), |st| self.refill_tx(st))
+    }
+    fn drain_tx(&self) {
+        self.st.drain_tx(|b| self.putc(b), |st| self.refill_tx(st));
     }
 }
 
@@ -551,10 +533,13 @@ static PLUGIN: Plugin = Plugin {
             "unit:tessera-uart-scif::tests::init_keeps_firmware_bit_rate_without_a_clock",
             "unit:tessera-uart-scif::tests::polled_output_and_input_follow_fsr_and_fdr",
             "unit:tessera-uart-scif::tests::irq_drains_rx_into_the_ring_and_refills_tx",
+            "unit:tessera-uart-scif::tests::drain_and_disable_write_the_ring_out_in_order",
+            "unit:tessera-uart-scif::tests::early_uart_from_the_registry_writes_polled",
+            "unit:tessera-uart-scif::tests::registers_are_accessed_at_their_manual_width",
             "unit:tessera-uart-scif::tests::full_fifo_gives_up_instead_of_hanging",
             "unit:tessera-uart-scif::tests::node_properties_are_validated",
         ],
-        note: "Polled and interrupt-driven I/O (SCIF, SCIFA, HSCIF); 16-bit registers are accessed 32 bits wide until core's Mmio has 16-bit access; tested against a register model only, not on hardware or QEMU.",
+        note: "Polled and interrupt-driven I/O (SCIF, SCIFA, HSCIF), each register accessed at its width in the R-Car manual (16 or 8 bits); tested against a register model only, not on hardware or QEMU.",
     }],
     init: None,
 };
@@ -577,8 +562,8 @@ mod tests {
     /// writing 0 after reading 1, and then only once the condition is gone;
     /// FER/PER describing the byte last read from SCFRDR; ORER in SCLSR
     /// (SCASSR on SCIFA); TE/RE gating; FIFO resets. 16-bit registers
-    /// accept only the 32-bit stand-in access, 8-bit ones only 8-bit
-    /// accesses. Each SCFDR/SCFSR read lets one byte go out (time passes
+    /// accept only 16-bit accesses, 8-bit ones only 8-bit accesses, and
+    /// every access is logged with its width. Each SCFDR/SCFSR read lets one byte go out (time passes
     /// while the driver polls) unless `stuck`. Trigger levels: the model
     /// knows TTRG = 11 as "empty" and RTRG = 00 as 1 byte, the settings the
     /// driver uses.
@@ -602,6 +587,8 @@ mod tests {
         wire: Vec<u8>,
         stuck: bool,
         tx_overflow: bool,
+        /// Every access the driver made: (offset, width in bits).
+        accesses: Vec<(usize, u32)>,
     }
 
     impl State {
@@ -740,6 +727,7 @@ mod tests {
                 wire: Vec::new(),
                 stuck: false,
                 tx_overflow: false,
+                accesses: Vec::new(),
             })))
         }
         fn st(&self) -> MutexGuard<'_, State> {
@@ -775,14 +763,24 @@ mod tests {
 
     impl Mmio for Model {
         fn read32(&self, off: usize) -> u32 {
-            self.st().read16(off) as u32
+            panic!("32-bit read of {off:#x}: no SCIF register is 32 bits")
         }
-        fn write32(&self, off: usize, v: u32) {
-            assert!(v <= 0xffff, "16-bit register");
-            self.st().write16(off, v as u16)
+        fn write32(&self, off: usize, _: u32) {
+            panic!("32-bit write of {off:#x}: no SCIF register is 32 bits")
+        }
+        fn read16(&self, off: usize) -> u16 {
+            let mut s = self.st();
+            s.accesses.push((off, 16));
+            s.read16(off)
+        }
+        fn write16(&self, off: usize, v: u16) {
+            let mut s = self.st();
+            s.accesses.push((off, 16));
+            s.write16(off, v)
         }
         fn read8(&self, off: usize) -> u8 {
             let mut s = self.st();
+            s.accesses.push((off, 8));
             let m = s.map;
             if off == m.frdr {
                 let (b, e) = s.rx.pop_front().unwrap_or((0, 0));
@@ -796,6 +794,7 @@ mod tests {
         }
         fn write8(&self, off: usize, v: u8) {
             let mut s = self.st();
+            s.accesses.push((off, 8));
             let m = s.map;
             if off == m.ftdr {
                 if s.tx.len() == m.fifo {
@@ -894,6 +893,116 @@ mod tests {
             }
             assert_eq!(m.st().tx.len(), f.map().fifo);
             assert!(!m.st().tx_overflow);
+        }
+    }
+
+    /// The console's polled paths (`sync_console`, a full ring, the crash
+    /// path) first write out what the transmit ring holds, in order.
+    #[test]
+    fn drain_and_disable_write_the_ring_out_in_order() {
+        let m = Model::new(Flavour::Hscif);
+        let u = Scif::new(m.clone(), 0, &cfg(Flavour::Hscif, None, None)).unwrap();
+        assert!(u.enable_irqs());
+        let msg: Vec<u8> = (0..200u32).map(|i| i as u8).collect();
+        assert_eq!(u.queue_tx(&msg), 200);
+        assert!(u.st.tx_queued() > 0, "the FIFO took only part");
+        u.drain_tx();
+        assert_eq!(u.st.tx_queued(), 0);
+        assert!(
+            m.st().scr & bits::SCR_TIE == 0,
+            "transmit interrupt masked, ring empty"
+        );
+        let tail: Vec<u8> = (0..150u32).map(|i| (i * 7) as u8).collect();
+        assert_eq!(u.queue_tx(&tail), 150);
+        u.disable_irqs();
+        u.flush();
+        assert_eq!(u.st.tx_queued(), 0);
+        assert!(m.st().scr & (Flavour::Hscif.map().rx_irqs | bits::SCR_TIE) == 0);
+        let mut want = msg.clone();
+        want.extend_from_slice(&tail);
+        assert_eq!(m.st().wire, want, "nothing lost, nothing reordered");
+    }
+
+    /// The Kconfig early UART: core finds the driver by the name Kconfig
+    /// gives (`EARLY_UART_DRIVER`) and prints through its polled
+    /// `early_putc` on a UART firmware set up (here: the driver's own
+    /// init stands in for firmware).
+    #[test]
+    fn early_uart_from_the_registry_writes_polled() {
+        for (name, f) in [
+            ("scif", Flavour::Scif),
+            ("scifa", Flavour::Scifa),
+            ("hscif", Flavour::Hscif),
+        ] {
+            let m = Model::new(f);
+            let u = Scif::new(m.clone(), 0, &cfg(f, None, None)).unwrap();
+            let d = tessera_core::uart::early_driver(&UART_DRIVERS, name, 0x1c09_0000)
+                .unwrap_or_else(|| panic!("{name} is not in the registry"));
+            assert!(tessera_core::uart::early_driver(&UART_DRIVERS, name, 0).is_none());
+            for &b in b"early\n" {
+                (d.early_putc)(&m, b);
+            }
+            u.flush();
+            assert_eq!(m.st().wire, b"early\n", "{name}");
+        }
+    }
+
+    /// The widths the R-Car Gen3 manual gives (and Xen's scif-uart.c
+    /// uses): SCSMR, SCSCR, SCFSR, SCFCR, SCFDR, SCLSR and HSSRR are 16
+    /// bits, SCBRR, SCFTDR and SCFRDR 8 bits. Every path of the driver
+    /// (init with a bit rate, polled and interrupt I/O, flush, disable)
+    /// touches each register only at its width.
+    #[test]
+    fn registers_are_accessed_at_their_manual_width() {
+        for f in [Flavour::Scif, Flavour::Scifa, Flavour::Hscif] {
+            let map = f.map();
+            let m = Model::new(f);
+            let u = Scif::new(m.clone(), 0, &cfg(f, Some(66_560_000), Some(115_200))).unwrap();
+            u.write(b"polled\n");
+            m.receive(b"in", 0);
+            while u.getc().is_some() {}
+            assert!(u.enable_irqs());
+            assert_eq!(u.queue_tx(&[b'q'; 100]), 100);
+            m.receive(b"rx", 0);
+            for _ in 0..500 {
+                if m.irq_line() {
+                    u.handle_irq();
+                } else {
+                    m.st().tick();
+                }
+            }
+            u.disable_irqs();
+            u.flush();
+            let wide: Vec<usize> = [
+                Some(map.smr),
+                Some(map.scr),
+                Some(map.fsr),
+                Some(map.fcr),
+                Some(map.fdr),
+                map.lsr,
+                map.hssrr,
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let narrow = [map.brr, map.ftdr, map.frdr];
+            let log = m.st().accesses.clone();
+            for (off, width) in &log {
+                let want = if wide.contains(off) {
+                    16
+                } else if narrow.contains(off) {
+                    8
+                } else {
+                    panic!("{f:?}: access at {off:#x}, which is no register")
+                };
+                assert_eq!(*width, want, "{f:?}: register at {off:#x}");
+            }
+            for off in wide.iter().chain(&narrow) {
+                assert!(
+                    log.iter().any(|(o, _)| o == off),
+                    "{f:?}: {off:#x} never used"
+                );
+            }
         }
     }
 
