@@ -20,6 +20,8 @@ mod families;
 mod gnttab;
 mod memory;
 mod state;
+#[cfg(test)]
+mod tests;
 
 pub use state::{Runstate, XenDomain, XenPages};
 

@@ -1,0 +1,606 @@
+//! Host tests of the hypercall families against a fake vCPU: guest memory
+//! is a byte array at a fixed guest-virtual window, hypervisor pages are
+//! leaked heap pages. Expected values are Xen 4.20's.
+
+use super::abi::*;
+use super::errno::*;
+use super::*;
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+use spin::Mutex;
+
+/// Guest-virtual window of the fake guest's memory.
+const VA: u64 = 0x4000_0000;
+const VA_SIZE: usize = 64 * 1024;
+
+struct FakePages {
+    pages: Mutex<BTreeMap<u64, &'static [AtomicU64; 512]>>,
+    next: Mutex<u64>,
+    freed: Mutex<Vec<u64>>,
+}
+
+impl FakePages {
+    fn leak() -> &'static FakePages {
+        Box::leak(Box::new(FakePages {
+            pages: Mutex::new(BTreeMap::new()),
+            next: Mutex::new(0x8000_0000),
+            freed: Mutex::new(Vec::new()),
+        }))
+    }
+    fn new_page(&self) -> u64 {
+        let mut n = self.next.lock();
+        let pa = *n;
+        *n += 4096;
+        let words: &'static [AtomicU64; 512] =
+            Box::leak(Box::new(core::array::from_fn(|_| AtomicU64::new(0))));
+        self.pages.lock().insert(pa, words);
+        pa
+    }
+}
+
+impl XenPages for FakePages {
+    fn alloc(&self) -> Option<u64> {
+        Some(self.new_page())
+    }
+    fn free(&self, pa: u64) {
+        self.freed.lock().push(pa);
+    }
+    fn words(&self, pa: u64) -> Option<&'static [AtomicU64; 512]> {
+        self.pages.lock().get(&pa).copied()
+    }
+}
+
+struct Fake {
+    domid: u16,
+    vcpu: usize,
+    mem: Vec<u8>,
+    /// gfn -> host page: the domain's RAM (gfns 0x40000.. = VA window).
+    ram: BTreeMap<u64, u64>,
+    mapped: BTreeMap<u64, u64>,
+    kicks: Vec<usize>,
+    console: Vec<Vec<u8>>,
+    ballooned: Vec<u64>,
+    rx: Vec<u8>,
+}
+
+impl Fake {
+    fn new(pages: &'static FakePages) -> Fake {
+        let mut ram = BTreeMap::new();
+        for i in 0..(VA_SIZE as u64 / 4096) {
+            ram.insert(VA / 4096 + i, pages.new_page());
+        }
+        Fake {
+            domid: 1,
+            vcpu: 0,
+            mem: alloc::vec![0; VA_SIZE],
+            mapped: ram.clone(),
+            ram,
+            kicks: Vec::new(),
+            console: Vec::new(),
+            ballooned: Vec::new(),
+            rx: b"hi".to_vec(),
+        }
+    }
+    fn range(&self, gva: u64, len: usize) -> Result<usize, i64> {
+        let off = gva.checked_sub(VA).ok_or(-EFAULT)? as usize;
+        if off.checked_add(len).is_none_or(|e| e > VA_SIZE) {
+            return Err(-EFAULT);
+        }
+        Ok(off)
+    }
+    fn put(&mut self, gva: u64, data: &[u8]) {
+        let o = self.range(gva, data.len()).unwrap();
+        self.mem[o..o + data.len()].copy_from_slice(data);
+    }
+    fn get(&self, gva: u64, len: usize) -> Vec<u8> {
+        let o = self.range(gva, len).unwrap();
+        self.mem[o..o + len].to_vec()
+    }
+}
+
+impl GuestAccess for Fake {
+    fn domid(&self) -> u16 {
+        self.domid
+    }
+    fn vcpu(&self) -> usize {
+        self.vcpu
+    }
+    fn copy_from(&mut self, gva: u64, buf: &mut [u8]) -> Result<(), i64> {
+        let o = self.range(gva, buf.len())?;
+        buf.copy_from_slice(&self.mem[o..o + buf.len()]);
+        Ok(())
+    }
+    fn copy_to(&mut self, gva: u64, data: &[u8]) -> Result<(), i64> {
+        let o = self.range(gva, data.len())?;
+        self.mem[o..o + data.len()].copy_from_slice(data);
+        Ok(())
+    }
+    fn gfn_to_page(&self, gfn: u64) -> Option<u64> {
+        let pa = *self.mapped.get(&gfn)?;
+        (self.ram.get(&gfn) == Some(&pa)).then_some(pa)
+    }
+    fn set_gfn(&mut self, gfn: u64, pa: Option<u64>) -> Result<Option<u64>, i64> {
+        Ok(match pa {
+            Some(pa) => self.mapped.insert(gfn, pa),
+            None => self.mapped.remove(&gfn),
+        })
+    }
+    fn max_gpfn(&self) -> u64 {
+        *self.ram.keys().last().unwrap()
+    }
+    fn console_write(&mut self, bytes: &[u8]) {
+        self.console.push(bytes.to_vec());
+    }
+    fn console_read(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.rx.len());
+        for b in buf.iter_mut().take(n) {
+            *b = self.rx.remove(0);
+        }
+        n
+    }
+    fn tot_pages(&self) -> u64 {
+        self.ram.len() as u64 - self.ballooned.len() as u64
+    }
+    fn balloon_out(&mut self, gfn: u64) -> bool {
+        if self.gfn_to_page(gfn).is_none() {
+            return false;
+        }
+        self.mapped.remove(&gfn);
+        self.ballooned.push(gfn);
+        true
+    }
+    fn balloon_in(&mut self, gfn: u64) -> bool {
+        if !self.ram.contains_key(&gfn)
+            || self.mapped.contains_key(&gfn)
+            || self.ballooned.is_empty()
+        {
+            return false;
+        }
+        self.ballooned.pop();
+        let pa = self.ram[&gfn];
+        self.mapped.insert(gfn, pa);
+        true
+    }
+    fn balloon_claim(&mut self) -> bool {
+        self.ballooned.pop().is_some()
+    }
+    fn kick_upcall(&mut self, vcpu: usize) {
+        self.kicks.push(vcpu);
+    }
+}
+
+fn setup(vcpus: usize) -> (Fake, XenDomain) {
+    let pages = FakePages::leak();
+    let xen = XenDomain::new(1, vcpus, 16, pages).unwrap();
+    (Fake::new(pages), xen)
+}
+
+fn call(f: &mut Fake, x: &XenDomain, nr: u64, args: &[u64]) -> (i64, Action) {
+    let mut a = [0u64; 5];
+    a[..args.len()].copy_from_slice(args);
+    dispatch(f, Some(x), nr, a)
+}
+
+fn r(f: &mut Fake, x: &XenDomain, nr: u64, args: &[u64]) -> i64 {
+    call(f, x, nr, args).0
+}
+
+const BUF: u64 = VA + 0x100;
+
+#[test]
+fn unknown_hypercalls_and_domains_without_the_abi_get_enosys() {
+    let (mut f, x) = setup(1);
+    for nr in [0, 1, 4, 6, 13, 15, 40, 63, 64, u64::MAX] {
+        assert_eq!(r(&mut f, &x, nr, &[]), -ENOSYS, "hypercall {nr}");
+    }
+    assert_eq!(dispatch(&mut f, None, nr::XEN_VERSION, [0; 5]).0, -ENOSYS);
+    // Every family is registered once.
+    let mut nrs: Vec<u64> = HYPERCALLS.iter().map(|h| h.nr).collect();
+    nrs.sort();
+    nrs.dedup();
+    assert_eq!(nrs.len(), HYPERCALLS.len());
+}
+
+#[test]
+fn xen_version_answers_as_xen_4_20_does_for_a_domu() {
+    let (mut f, x) = setup(1);
+    let v = nr::XEN_VERSION;
+    assert_eq!(r(&mut f, &x, v, &[0, 0]), 0x0004_0014);
+    assert_eq!(r(&mut f, &x, v, &[1, BUF]), 0);
+    assert_eq!(&f.get(BUF, 16)[..11], b".0-tessera\0");
+    assert_eq!(r(&mut f, &x, v, &[3, BUF]), 0);
+    assert_eq!(&f.get(BUF, 17), b"xen-3.0-aarch64 \0");
+    // get_features: submap 0 only.
+    f.put(BUF, &[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+    assert_eq!(r(&mut f, &x, v, &[6, BUF]), 0);
+    assert_eq!(le32(&f.get(BUF, 8), 4), 0x0005_6005);
+    f.put(BUF, &[1, 0, 0, 0]);
+    assert_eq!(r(&mut f, &x, v, &[6, BUF]), -EINVAL);
+    assert_eq!(r(&mut f, &x, v, &[7, 0]), 4096);
+    assert_eq!(r(&mut f, &x, v, &[7, BUF]), -EINVAL);
+    assert_eq!(r(&mut f, &x, v, &[9, BUF]), 0);
+    assert_eq!(&f.get(BUF, 9), b"<denied>\0");
+    assert_eq!(r(&mut f, &x, v, &[10, BUF]), -EPERM);
+    assert_eq!(r(&mut f, &x, v, &[14, BUF]), -EPERM);
+    // Varbuf: NULL asks the size; too small a buffer is -ENOBUFS.
+    assert_eq!(r(&mut f, &x, v, &[11, 0]), 10);
+    f.put(BUF, &4u32.to_le_bytes());
+    assert_eq!(r(&mut f, &x, v, &[11, BUF]), -ENOBUFS);
+    f.put(BUF, &64u32.to_le_bytes());
+    assert_eq!(r(&mut f, &x, v, &[11, BUF]), 10);
+    assert_eq!(&f.get(BUF + 4, 10), b".0-tessera");
+    assert_eq!(r(&mut f, &x, v, &[15, BUF]), -ENOSYS);
+    assert_eq!(r(&mut f, &x, v, &[0xffff_ffff, BUF]), -ENOSYS);
+    // Bad and page-crossing buffers.
+    assert_eq!(r(&mut f, &x, v, &[1, 0x1000]), -EFAULT);
+    assert_eq!(r(&mut f, &x, v, &[3, VA + VA_SIZE as u64 - 512]), -EFAULT);
+    assert_eq!(r(&mut f, &x, v, &[1, VA + 0xff8]), 0);
+}
+
+#[test]
+fn console_io_writes_lines_and_reads_input() {
+    let (mut f, x) = setup(1);
+    f.put(BUF, b"hello\x07 world\nsecond");
+    assert_eq!(r(&mut f, &x, nr::CONSOLE_IO, &[0, 19, BUF]), 0);
+    assert_eq!(f.console, [b"hello world".to_vec()]);
+    assert_eq!(r(&mut f, &x, nr::CONSOLE_IO, &[0, 0, 0x1]), 0);
+    assert_eq!(r(&mut f, &x, nr::CONSOLE_IO, &[0, 4, 0x1]), -EFAULT);
+    assert_eq!(r(&mut f, &x, nr::CONSOLE_IO, &[1, 16, BUF]), 2);
+    assert_eq!(&f.get(BUF, 2), b"hi");
+    assert_eq!(
+        r(&mut f, &x, nr::CONSOLE_IO, &[1, 0x8000_0000, BUF]),
+        -E2BIG
+    );
+    assert_eq!(r(&mut f, &x, nr::CONSOLE_IO, &[2, 1, BUF]), -ENOSYS);
+}
+
+#[test]
+fn sched_op_yields_blocks_shuts_down_and_checks_poll() {
+    let (mut f, x) = setup(1);
+    assert_eq!(call(&mut f, &x, nr::SCHED_OP, &[0, 0]), (0, Action::Yield));
+    assert_eq!(
+        call(&mut f, &x, nr::SCHED_OP, &[1, 0]),
+        (0, Action::Block { deadline: None })
+    );
+    f.put(BUF, &7u32.to_le_bytes());
+    assert_eq!(call(&mut f, &x, nr::SCHED_OP, &[5, BUF]).0, 0);
+    f.put(BUF, &0u32.to_le_bytes());
+    // The first code recorded wins.
+    assert_eq!(
+        call(&mut f, &x, nr::SCHED_OP, &[2, BUF]),
+        (0, Action::Shutdown(7))
+    );
+    assert_eq!(x.shutdown_code(), Some(7));
+    assert_eq!(r(&mut f, &x, nr::SCHED_OP, &[2, 0x10]), -EFAULT);
+    // poll: too many ports, a port that is not in use.
+    let mut p = [0u8; 24];
+    p[0..8].copy_from_slice(&(BUF + 64).to_le_bytes());
+    p[8..12].copy_from_slice(&129u32.to_le_bytes());
+    f.put(BUF, &p);
+    assert_eq!(r(&mut f, &x, nr::SCHED_OP, &[3, BUF]), -EINVAL);
+    p[8..12].copy_from_slice(&1u32.to_le_bytes());
+    f.put(BUF, &p);
+    f.put(BUF + 64, &5u32.to_le_bytes());
+    assert_eq!(r(&mut f, &x, nr::SCHED_OP, &[3, BUF]), -EINVAL);
+    f.put(BUF, &[0xaa, 0xbb, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(r(&mut f, &x, nr::SCHED_OP, &[4, BUF]), -ESRCH);
+    assert_eq!(r(&mut f, &x, nr::SCHED_OP, &[8, BUF]), -ENOSYS);
+}
+
+#[test]
+fn shared_info_and_grant_frames_map_once_each() {
+    let (mut f, x) = setup(1);
+    let m = nr::MEMORY_OP;
+    let atp = |dom: u16, space: u32, idx: u64, gpfn: u64| {
+        let mut b = [0u8; 24];
+        b[0..2].copy_from_slice(&dom.to_le_bytes());
+        b[4..8].copy_from_slice(&space.to_le_bytes());
+        b[8..16].copy_from_slice(&idx.to_le_bytes());
+        b[16..24].copy_from_slice(&gpfn.to_le_bytes());
+        b
+    };
+    let shared_gfn = VA / 4096 + 3;
+    f.put(BUF, &atp(DOMID_SELF, 0, 0, shared_gfn));
+    assert_eq!(r(&mut f, &x, m, &[7, BUF]), 0);
+    assert_eq!(f.mapped[&shared_gfn], x.shared_info_page());
+    // The same page cannot be mapped twice.
+    f.put(BUF, &atp(DOMID_SELF, 0, 0, shared_gfn + 1));
+    assert_eq!(r(&mut f, &x, m, &[7, BUF]), -EBUSY);
+    f.put(BUF, &atp(DOMID_SELF, 0, 1, shared_gfn + 1));
+    assert_eq!(r(&mut f, &x, m, &[7, BUF]), -EINVAL);
+    // Grant frames grow the table up to 64.
+    f.put(BUF, &atp(1, 1, 0, 0x38000));
+    assert_eq!(r(&mut f, &x, m, &[7, BUF]), 0);
+    f.put(BUF, &atp(1, 1, 63, 0x38000 + 63));
+    assert_eq!(r(&mut f, &x, m, &[7, BUF]), 0);
+    f.put(BUF, &atp(1, 1, 64, 0x38000 + 64));
+    assert_eq!(r(&mut f, &x, m, &[7, BUF]), -EINVAL);
+    f.put(BUF, &atp(1, 1, 1 << 31, 0x38100));
+    assert_eq!(r(&mut f, &x, m, &[7, BUF]), -EINVAL);
+    // Spaces Arm refuses, other domains, the invalid gfn.
+    f.put(BUF, &atp(DOMID_SELF, 2, 0, 0x38200));
+    assert_eq!(r(&mut f, &x, m, &[7, BUF]), -ENOSYS);
+    f.put(BUF, &atp(DOMID_SELF, 5, 0, 0x38200));
+    assert_eq!(r(&mut f, &x, m, &[7, BUF]), -EACCES);
+    f.put(BUF, &atp(0x1234, 0, 0, 0x38200));
+    assert_eq!(r(&mut f, &x, m, &[7, BUF]), -ESRCH);
+    f.put(BUF, &atp(DOMID_SELF, 0, 0, u64::MAX));
+    assert_eq!(r(&mut f, &x, m, &[7, BUF]), -EINVAL);
+    // remove_from_physmap: shared_info may then move.
+    let mut rm = [0u8; 16];
+    rm[0..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
+    rm[8..16].copy_from_slice(&shared_gfn.to_le_bytes());
+    f.put(BUF, &rm);
+    assert_eq!(r(&mut f, &x, m, &[15, BUF]), 0);
+    assert_eq!(r(&mut f, &x, m, &[15, BUF]), -ENOENT);
+    f.put(BUF, &atp(DOMID_SELF, 0, 0, shared_gfn + 1));
+    assert_eq!(r(&mut f, &x, m, &[7, BUF]), 0);
+    // Reservations: the RAM page shared_info covered still counts, as in
+    // Xen (it is freed with the domain).
+    f.put(BUF, &DOMID_SELF.to_le_bytes());
+    assert_eq!(r(&mut f, &x, m, &[3, BUF]), 16);
+    assert_eq!(r(&mut f, &x, m, &[4, BUF]), 16);
+    f.put(BUF, &9u16.to_le_bytes());
+    assert_eq!(r(&mut f, &x, m, &[3, BUF]), -ESRCH);
+    assert_eq!(r(&mut f, &x, m, &[5, BUF]), -ENOSYS);
+    assert_eq!(r(&mut f, &x, m, &[26, BUF]), -EOPNOTSUPP);
+}
+
+#[test]
+fn the_balloon_gives_pages_back_and_takes_them_again() {
+    let (mut f, x) = setup(1);
+    let list = VA + 0x800;
+    let resv = |n: u64, order: u32, dom: u16| {
+        let mut b = [0u8; 32];
+        b[0..8].copy_from_slice(&list.to_le_bytes());
+        b[8..16].copy_from_slice(&n.to_le_bytes());
+        b[16..20].copy_from_slice(&order.to_le_bytes());
+        b[24..26].copy_from_slice(&dom.to_le_bytes());
+        b
+    };
+    let g0 = VA / 4096 + 10;
+    for (i, g) in [g0, g0 + 1, 0x99999].iter().enumerate() {
+        f.put(list + 8 * i as u64, &g.to_le_bytes());
+    }
+    f.put(BUF, &resv(3, 0, DOMID_SELF));
+    // Two pages out; the third gfn is not RAM: the count stops there.
+    assert_eq!(r(&mut f, &x, nr::MEMORY_OP, &[1, BUF]), 2);
+    assert_eq!(f.tot_pages(), 14);
+    // Another domain, or a larger order: nothing done.
+    f.put(BUF, &resv(1, 0, 7));
+    assert_eq!(r(&mut f, &x, nr::MEMORY_OP, &[1, BUF]), 0);
+    f.put(BUF, &resv(1, 9, DOMID_SELF));
+    assert_eq!(r(&mut f, &x, nr::MEMORY_OP, &[1, BUF]), 0);
+    // populate_physmap puts them back, up to the maximum.
+    f.put(BUF, &resv(3, 0, DOMID_SELF));
+    assert_eq!(r(&mut f, &x, nr::MEMORY_OP, &[6, BUF]), 2);
+    assert_eq!(f.tot_pages(), 16);
+    // A start extent beyond the list, a bad pointer: the start comes back.
+    assert_eq!(r(&mut f, &x, nr::MEMORY_OP, &[1 | (5 << 6), BUF]), 5);
+    assert_eq!(r(&mut f, &x, nr::MEMORY_OP, &[1, 0x10]), 0);
+}
+
+fn evop(f: &mut Fake, x: &XenDomain, cmd: u64, arg: &[u8]) -> (i64, Vec<u8>) {
+    f.put(BUF, arg);
+    let rc = r(f, x, nr::EVENT_CHANNEL_OP, &[cmd, BUF]);
+    (rc, f.get(BUF, arg.len()))
+}
+
+fn words(a: &[u32]) -> Vec<u8> {
+    a.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+fn status(f: &mut Fake, x: &XenDomain, port: u32) -> (i64, u32, u32, u32) {
+    let mut b = [0u8; 24];
+    b[0..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
+    b[4..8].copy_from_slice(&port.to_le_bytes());
+    let (rc, out) = evop(f, x, 5, &b);
+    (rc, le32(&out, 8), le32(&out, 12), le32(&out, 16))
+}
+
+#[test]
+fn event_channels_bind_send_mask_and_close_as_2_level() {
+    let (mut f, x) = setup(2);
+    // VIRQ_TIMER is per vCPU; VIRQ_CONSOLE (2) is global: vCPU 0 only.
+    let (rc, out) = evop(&mut f, &x, 1, &words(&[0, 1, 0]));
+    assert_eq!((rc, le32(&out, 8)), (0, 1));
+    assert_eq!(evop(&mut f, &x, 1, &words(&[0, 1, 0])).0, -EEXIST);
+    assert_eq!(evop(&mut f, &x, 1, &words(&[2, 1, 0])).0, -EINVAL);
+    assert_eq!(evop(&mut f, &x, 1, &words(&[24, 0, 0])).0, -EINVAL);
+    assert_eq!(evop(&mut f, &x, 1, &words(&[0, 5, 0])).0, -ENOENT);
+    assert_eq!(status(&mut f, &x, 1), (0, 4, 1, 0));
+    // Never used ports of the first bucket are closed; beyond: invalid.
+    assert_eq!(status(&mut f, &x, 5), (0, 0, 0, 0));
+    assert_eq!(status(&mut f, &x, 64).0, -EINVAL);
+    assert_eq!(status(&mut f, &x, 0), (0, 0, 0, 0));
+    // An IPI to vCPU 0: pending bit, selector, upcall, and a kick.
+    let (rc, out) = evop(&mut f, &x, 7, &words(&[0, 0]));
+    assert_eq!((rc, le32(&out, 4)), (0, 2));
+    assert_eq!(evop(&mut f, &x, 4, &words(&[2])).0, 0);
+    let pending = x.evtchn_word(false, 0).unwrap().load(Ordering::Relaxed);
+    assert_eq!(pending, 1 << 2);
+    assert!(x.upcall_pending(0));
+    assert_eq!(f.kicks, [0]);
+    // Masked: pending but no upcall until unmasked.
+    let (_, out) = evop(&mut f, &x, 7, &words(&[0, 0]));
+    let p3 = le32(&out, 4);
+    x.evtchn_word(true, 0)
+        .unwrap()
+        .fetch_or(1 << p3, Ordering::Relaxed);
+    let w0 = x.pages.words(x.shared_info_page()).unwrap();
+    w0[0].store(0, Ordering::Relaxed); // the guest took the upcall
+    w0[1].store(0, Ordering::Relaxed);
+    assert_eq!(evop(&mut f, &x, 4, &words(&[p3])).0, 0);
+    assert!(!x.upcall_pending(0));
+    assert_eq!(evop(&mut f, &x, 9, &words(&[p3])).0, 0);
+    assert!(x.upcall_pending(0));
+    assert_eq!(f.kicks, [0, 0]);
+    // alloc_unbound to itself: send is dropped; status says unbound.
+    let mut b = [0u8; 8];
+    b[0..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
+    b[2..4].copy_from_slice(&DOMID_SELF.to_le_bytes());
+    let (rc, out) = evop(&mut f, &x, 6, &b);
+    let pu = le32(&out, 4);
+    assert_eq!(rc, 0);
+    assert_eq!(evop(&mut f, &x, 4, &words(&[pu])).0, 0);
+    assert_eq!(status(&mut f, &x, pu), (0, 1, 0, 1));
+    b[0..2].copy_from_slice(&9u16.to_le_bytes());
+    assert_eq!(evop(&mut f, &x, 6, &b).0, -ESRCH);
+    // bind_vcpu: unbound ports move; IPIs do not.
+    assert_eq!(evop(&mut f, &x, 8, &words(&[pu, 1])).0, 0);
+    assert_eq!(status(&mut f, &x, pu).2, 1);
+    assert_eq!(evop(&mut f, &x, 8, &words(&[2, 1])).0, -EINVAL);
+    assert_eq!(evop(&mut f, &x, 8, &words(&[pu, 2])).0, -ENOENT);
+    // Sending on a VIRQ or a closed port is -EINVAL.
+    assert_eq!(evop(&mut f, &x, 4, &words(&[1])).0, -EINVAL);
+    assert_eq!(evop(&mut f, &x, 4, &words(&[40])).0, -EINVAL);
+    // close: the port is closed, its pending bit cleared; twice: -EINVAL.
+    assert_eq!(evop(&mut f, &x, 3, &words(&[2])).0, 0);
+    assert_eq!(status(&mut f, &x, 2).1, 0);
+    assert_eq!(
+        x.evtchn_word(false, 0).unwrap().load(Ordering::Relaxed) & (1 << 2),
+        0
+    );
+    assert_eq!(evop(&mut f, &x, 3, &words(&[2])).0, -EINVAL);
+    assert_eq!(evop(&mut f, &x, 3, &words(&[0])).0, -EINVAL);
+    // FIFO is not built: Linux falls back to 2-level.
+    assert_eq!(evop(&mut f, &x, 11, &[0u8; 24]).0, -ENOSYS);
+    assert_eq!(evop(&mut f, &x, 2, &[0u8; 12]).0, -EOPNOTSUPP);
+    assert_eq!(evop(&mut f, &x, 99, &[0u8; 4]).0, -ENOSYS);
+    assert_eq!(r(&mut f, &x, nr::EVENT_CHANNEL_OP, &[3, 0x8]), -EFAULT);
+}
+
+#[test]
+fn ports_run_out_at_1023() {
+    let (mut f, x) = setup(1);
+    let mut last = 0;
+    loop {
+        let (rc, out) = evop(&mut f, &x, 7, &words(&[0, 0]));
+        if rc != 0 {
+            assert_eq!(rc, -ENOSPC);
+            break;
+        }
+        last = le32(&out, 4);
+    }
+    assert_eq!(last, 1023);
+    assert_eq!(status(&mut f, &x, 1024).0, -EINVAL);
+}
+
+#[test]
+fn vcpu_info_and_runstate_registration() {
+    let (mut f, x) = setup(2);
+    let vo = nr::VCPU_OP;
+    let reg = |gfn: u64, off: u32| {
+        let mut b = [0u8; 16];
+        b[0..8].copy_from_slice(&gfn.to_le_bytes());
+        b[8..12].copy_from_slice(&off.to_le_bytes());
+        b
+    };
+    let gfn = VA / 4096 + 5;
+    f.put(BUF, &reg(gfn, 4096 - 40));
+    assert_eq!(r(&mut f, &x, vo, &[10, 1, BUF]), -ENXIO);
+    f.put(BUF, &reg(gfn, 4));
+    assert_eq!(r(&mut f, &x, vo, &[10, 1, BUF]), -ENXIO);
+    f.put(BUF, &reg(gfn, 4096));
+    assert_eq!(r(&mut f, &x, vo, &[10, 1, BUF]), -EINVAL);
+    f.put(BUF, &reg(0x5, 0));
+    assert_eq!(r(&mut f, &x, vo, &[10, 1, BUF]), -EINVAL);
+    f.put(BUF, &reg(gfn, 64));
+    assert_eq!(r(&mut f, &x, vo, &[10, 1, BUF]), 0);
+    // Xen marks every selector and raises an upcall right away.
+    let w = x.pages.words(f.ram[&gfn]).unwrap();
+    assert_eq!(w[8].load(Ordering::Relaxed) & 0xff, 1);
+    assert_eq!(w[9].load(Ordering::Relaxed), u64::MAX);
+    assert_eq!(f.kicks, [1]);
+    assert!(x.upcall_pending(1));
+    assert_eq!(r(&mut f, &x, vo, &[10, 1, BUF]), -EBUSY);
+    assert_eq!(r(&mut f, &x, vo, &[10, 2, BUF]), -ENOENT);
+    for cmd in [0, 1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 13, 14, 15] {
+        assert_eq!(r(&mut f, &x, vo, &[cmd, 0, BUF]), -EINVAL, "vcpu_op {cmd}");
+    }
+    // The runstate area is written at once and on each change.
+    let area = VA + 0x2000;
+    f.put(BUF, &area.to_le_bytes());
+    assert_eq!(r(&mut f, &x, vo, &[5, 0, BUF]), 0);
+    assert_eq!(le32(&f.get(area, 48), 0), Runstate::Running as u32);
+    let (gva, bytes) = x.runstate_change(0, Runstate::Blocked, 5_000).unwrap();
+    assert_eq!(gva, area);
+    assert_eq!(
+        (le32(&bytes, 0), le64(&bytes, 8), le64(&bytes, 16)),
+        (2, 5_000, 5_000)
+    );
+    assert_eq!(r(&mut f, &x, vo, &[5, 0, 0x10]), -EFAULT);
+}
+
+#[test]
+fn grant_table_vm_assist_hvm_and_physdev() {
+    let (mut f, x) = setup(1);
+    let g = nr::GRANT_TABLE_OP;
+    let mut q = [0u8; 16];
+    q[0..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
+    f.put(BUF, &q);
+    assert_eq!(r(&mut f, &x, g, &[6, BUF, 1]), 0);
+    let out = f.get(BUF, 16);
+    assert_eq!((le32(&out, 4), le32(&out, 8), le16(&out, 12)), (1, 64, 0));
+    assert_eq!(r(&mut f, &x, g, &[6, BUF, 2]), -EINVAL);
+    q[0..2].copy_from_slice(&9u16.to_le_bytes());
+    f.put(BUF, &q);
+    assert_eq!(r(&mut f, &x, g, &[6, BUF, 1]), 0);
+    assert_eq!(le16(&f.get(BUF, 16), 12) as i16, -2);
+    f.put(BUF, &2u32.to_le_bytes());
+    assert_eq!(r(&mut f, &x, g, &[8, BUF, 1]), -ENOSYS);
+    assert_eq!(le32(&f.get(BUF, 4), 0), 1);
+    f.put(BUF, &1u32.to_le_bytes());
+    assert_eq!(r(&mut f, &x, g, &[8, BUF, 1]), 0);
+    assert_eq!(r(&mut f, &x, g, &[99, BUF, 1]), -ENOSYS);
+    assert_eq!(r(&mut f, &x, g, &[6, BUF, u64::from(u32::MAX)]), -EINVAL);
+    assert_eq!(r(&mut f, &x, g, &[6 | (1 << 12), BUF, 1]), -EINVAL);
+
+    assert_eq!(r(&mut f, &x, nr::VM_ASSIST, &[0, 5]), 0);
+    assert_eq!(r(&mut f, &x, nr::VM_ASSIST, &[1, 5]), 0);
+    assert_eq!(r(&mut f, &x, nr::VM_ASSIST, &[0, 2]), -EINVAL);
+    assert_eq!(r(&mut f, &x, nr::VM_ASSIST, &[0, 64]), -EINVAL);
+    assert_eq!(r(&mut f, &x, nr::VM_ASSIST, &[2, 5]), -ENOSYS);
+
+    let param = |dom: u16, index: u32| {
+        let mut b = [0xeeu8; 16];
+        b[0..2].copy_from_slice(&dom.to_le_bytes());
+        b[4..8].copy_from_slice(&index.to_le_bytes());
+        b
+    };
+    for index in [0, 1, 2, 17, 18] {
+        f.put(BUF, &param(DOMID_SELF, index));
+        assert_eq!(r(&mut f, &x, nr::HVM_OP, &[1, BUF]), 0);
+        assert_eq!(le64(&f.get(BUF, 16), 8), 0, "param {index}");
+        assert_eq!(r(&mut f, &x, nr::HVM_OP, &[0, BUF]), -EPERM);
+    }
+    f.put(BUF, &param(DOMID_SELF, 28));
+    assert_eq!(r(&mut f, &x, nr::HVM_OP, &[1, BUF]), -EPERM);
+    f.put(BUF, &param(DOMID_SELF, 39));
+    assert_eq!(r(&mut f, &x, nr::HVM_OP, &[1, BUF]), -EINVAL);
+    f.put(BUF, &param(9, 1));
+    assert_eq!(r(&mut f, &x, nr::HVM_OP, &[1, BUF]), -ESRCH);
+    assert_eq!(r(&mut f, &x, nr::HVM_OP, &[5, BUF]), -ENOSYS);
+    assert_eq!(r(&mut f, &x, nr::PHYSDEV_OP, &[0, BUF]), -ENOSYS);
+}
+
+#[test]
+fn dropping_the_state_gives_its_pages_back() {
+    let pages = FakePages::leak();
+    let x = XenDomain::new(1, 1, 16, pages).unwrap();
+    let mut f = Fake::new(pages);
+    let shared = x.shared_info_page();
+    let mut b = [0u8; 24];
+    b[0..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
+    b[4..8].copy_from_slice(&1u32.to_le_bytes());
+    b[8..16].copy_from_slice(&2u64.to_le_bytes());
+    b[16..24].copy_from_slice(&0x38002u64.to_le_bytes());
+    f.put(BUF, &b);
+    assert_eq!(r(&mut f, &x, nr::MEMORY_OP, &[7, BUF]), 0);
+    drop(x);
+    let freed = pages.freed.lock();
+    assert!(freed.contains(&shared));
+    assert_eq!(freed.len(), 4, "shared_info and grant frames 0, 1, 2");
+}
