@@ -123,9 +123,18 @@ fn find_cpus(fdt: &Fdt<'static>, out: &mut [u64; MAX_CPUS]) -> usize {
     n
 }
 
+/// `hold_ms=`: how long to stay up after the tally before powering off
+/// (scenarios that must switch console focus while this domain lives).
+static HOLD_MS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
 /// Prints the tally, asks PSCI to power the domain off, and stays down.
 pub fn finish() -> ! {
     say!("done, {} passed, {} failed", out::passed(), out::failed());
+    let hold = HOLD_MS.load(core::sync::atomic::Ordering::Relaxed);
+    if hold != 0 {
+        let end = arch::deadline_ms(hold);
+        while !arch::past(end) {}
+    }
     let r = psci::hvc(psci::SYSTEM_OFF, 0, 0, 0);
     match r {
         Ok(v) => say!("SYSTEM_OFF returned {:#x}", v),
@@ -162,6 +171,7 @@ extern "C" fn testguest_main(dtb: u64, base: u64) -> ! {
             .map_or(&b""[..], prop_str);
         env.ncpus = find_cpus(f, &mut env.cpus);
     }
+    HOLD_MS.store(env.arg_num("hold_ms").unwrap_or(0), core::sync::atomic::Ordering::Relaxed);
     say!("start (cpus {}, mode {})", env.ncpus, out::BStr(env.mode()));
     say!("info image {:#x} dtb {:#x} uart {:#x} el {}", base, dtb, uart::base(),
          arch::current_el());
