@@ -21,6 +21,7 @@ mod out;
 mod psci;
 mod spin;
 mod uart;
+mod xen;
 
 use fdt::{prop_str, Fdt, Node, Walk};
 
@@ -126,6 +127,7 @@ fn find_cpus(fdt: &Fdt<'static>, out: &mut [u64; MAX_CPUS]) -> usize {
 /// Prints the tally, asks PSCI to power the domain off, and stays down.
 pub fn finish() -> ! {
     say!("done, {} passed, {} failed", out::passed(), out::failed());
+    xen::maybe_shutdown();
     let r = psci::hvc(psci::SYSTEM_OFF, 0, 0, 0);
     match r {
         Ok(v) => say!("SYSTEM_OFF returned {:#x}", v),
@@ -189,6 +191,7 @@ extern "C" fn testguest_main(dtb: u64, base: u64) -> ! {
             gic::hostile(&env);
         }
         b"gic-attack" => gic::attack_alone(&env),
+        b"xen" => xen::run(&env),
         b"crash" => attack::crash(&env),
         b"reset" => {
             say!("resetting now");
