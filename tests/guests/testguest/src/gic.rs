@@ -372,6 +372,9 @@ pub fn on_irq() {
         }
         mmio::write32(b + UARTICR, 0x7d0); // RX, RT and error interrupts
     }
+    if id == crate::xen::EVTCHN_PPI && c == 0 {
+        crate::xen::on_upcall();
+    }
     if id == 5 && c == 1 {
         arch::icc_sgi1r(sgi1r(6, PRIMARY.load(Relaxed))); // sgi-cross reply
     }
@@ -388,6 +391,21 @@ pub fn on_irq() {
         None => inc(&OTHER[c]),
     }
     arch::icc_eoir1(iar);
+}
+
+/// mode=xen: brings the GIC up as gic-init does (without its PASS line)
+/// and enables PPI `id` on the boot vCPU (priority 0x80). IRQs stay masked.
+pub fn xen_ppi_enable(env: &Env, id: u32) -> Result<(), Buf> {
+    if !armed() {
+        init(env)?;
+    }
+    private_enable(id, 0x80);
+    Ok(())
+}
+
+/// mode=xen: disables PPI `id` on the boot vCPU again.
+pub fn xen_ppi_disable(id: u32) {
+    private_disable(1 << id);
 }
 
 /// The boot vCPU's SGI_base frame.

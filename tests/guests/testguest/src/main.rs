@@ -21,6 +21,7 @@ mod out;
 mod psci;
 mod spin;
 mod uart;
+mod xen;
 
 use fdt::{prop_str, Fdt, Node, Walk};
 
@@ -135,6 +136,7 @@ pub fn finish() -> ! {
         let end = arch::deadline_ms(hold);
         while !arch::past(end) {}
     }
+    xen::maybe_shutdown();
     let r = psci::hvc(psci::SYSTEM_OFF, 0, 0, 0);
     match r {
         Ok(v) => say!("SYSTEM_OFF returned {:#x}", v),
@@ -199,6 +201,7 @@ extern "C" fn testguest_main(dtb: u64, base: u64) -> ! {
             gic::hostile(&env);
         }
         b"gic-attack" => gic::attack_alone(&env),
+        b"xen" => xen::run(&env),
         b"crash" => attack::crash(&env),
         b"reset" => {
             say!("resetting now");
