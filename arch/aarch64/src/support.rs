@@ -20,6 +20,8 @@ static ARCH_ROWS: &[SupportRow] = &[
             "scenario:linux-one",
             "scenario:linux-two",
             "scenario:linux-xen",
+            "scenario:xen-abi",
+            "unit:tessera-core::xen::tests::multicall_runs_each_entry_and_control_calls_refuse_a_domu",
             "unit:tessera-core::xen::tests::xen_version_answers_as_xen_4_20_does_for_a_domu",
             "unit:tessera-core::xen::tests::event_channels_bind_send_mask_and_close_as_2_level",
             "unit:tessera-core::xen::tests::shared_info_and_grant_frames_map_once_each",

@@ -6,7 +6,9 @@ pub const HYPERCALL_TAG: u16 = 0xea1;
 
 /// Hypercall numbers (`__HYPERVISOR_*`, public/xen.h).
 pub mod nr {
+    pub const PLATFORM_OP: u64 = 7;
     pub const MEMORY_OP: u64 = 12;
+    pub const MULTICALL: u64 = 13;
     pub const XEN_VERSION: u64 = 17;
     pub const CONSOLE_IO: u64 = 18;
     pub const GRANT_TABLE_OP: u64 = 20;
@@ -16,6 +18,9 @@ pub mod nr {
     pub const EVENT_CHANNEL_OP: u64 = 32;
     pub const PHYSDEV_OP: u64 = 33;
     pub const HVM_OP: u64 = 34;
+    pub const SYSCTL: u64 = 35;
+    pub const DOMCTL: u64 = 36;
+    pub const HYPFS_OP: u64 = 42;
 }
 
 /// `DOMID_SELF`.
@@ -40,6 +45,8 @@ pub const LEGACY_MAX_VCPUS: usize = 1;
 /// evtchn_mask[64] at byte 560.
 pub const SHINFO_PENDING_BYTE: usize = 48;
 pub const SHINFO_MASK_BYTE: usize = 560;
+/// `wc_version` (u32) at byte 1072, then wc_sec, wc_nsec, wc_sec_hi.
+pub const SHINFO_WC_VERSION_BYTE: usize = 1072;
 
 /// Little-endian field access in a copied-in struct.
 pub fn le16(b: &[u8], off: usize) -> u16 {

@@ -37,7 +37,15 @@ fn virq_is_global(virq: u32) -> bool {
 pub(super) enum Chan {
     Free,
     Reserved,
-    Unbound { remote: u16 },
+    Unbound {
+        remote: u16,
+    },
+    /// Bound to `port` of domain `remote` (only the domain itself here:
+    /// channels between domains come with part 2).
+    Interdomain {
+        remote: u16,
+        port: u32,
+    },
     Virq(u32),
     Ipi,
 }
@@ -150,6 +158,7 @@ fn kick(guest: &mut dyn GuestAccess, v: Option<usize>) {
 
 pub const EVTCHNSTAT_CLOSED: u32 = 0;
 pub const EVTCHNSTAT_UNBOUND: u32 = 1;
+pub const EVTCHNSTAT_INTERDOMAIN: u32 = 2;
 pub const EVTCHNSTAT_VIRQ: u32 = 4;
 pub const EVTCHNSTAT_IPI: u32 = 5;
 
@@ -194,7 +203,14 @@ fn event_channel_op(c: &mut Call) -> i64 {
             let mut p = c.xen.ports.lock();
             match p.get(port)?.chan {
                 Chan::Free | Chan::Reserved => Err(-EINVAL),
-                _ => {
+                chan => {
+                    // The peer of an interdomain channel waits again.
+                    if let Chan::Interdomain { port: peer, .. } = chan {
+                        if peer != port {
+                            let n = p.get(peer)?.notify;
+                            p.set(peer, Chan::Unbound { remote: me }, n);
+                        }
+                    }
                     p.set(port, Chan::Free, 0);
                     clear_pending(c.xen, port);
                     Ok(0)
@@ -208,13 +224,14 @@ fn event_channel_op(c: &mut Call) -> i64 {
                 let p = c.xen.ports.lock();
                 let x = p.get(port)?;
                 match x.chan {
-                    Chan::Ipi => Some(x.notify),
+                    Chan::Ipi => Some((port, x.notify)),
+                    Chan::Interdomain { port: peer, .. } => Some((peer, p.get(peer)?.notify)),
                     Chan::Unbound { .. } => None,
                     _ => return Err(-EINVAL),
                 }
             };
-            if let Some(v) = target {
-                let k = set_pending(c.xen, port, v);
+            if let Some((p, v)) = target {
+                let k = set_pending(c.xen, p, v);
                 kick(c.guest, k);
             }
             Ok(0)
@@ -227,16 +244,20 @@ fn event_channel_op(c: &mut Call) -> i64 {
                 return Err(c.other_domain(dom));
             }
             let x = c.xen.ports.lock().get(le32(&b, 4))?;
-            let (status, u) = match x.chan {
-                Chan::Free | Chan::Reserved => (EVTCHNSTAT_CLOSED, 0),
-                Chan::Unbound { remote } => (EVTCHNSTAT_UNBOUND, u32::from(remote)),
-                Chan::Virq(v) => (EVTCHNSTAT_VIRQ, v),
-                Chan::Ipi => (EVTCHNSTAT_IPI, 0),
+            let (status, u, peer) = match x.chan {
+                Chan::Free | Chan::Reserved => (EVTCHNSTAT_CLOSED, 0, 0),
+                Chan::Unbound { remote } => (EVTCHNSTAT_UNBOUND, u32::from(remote), 0),
+                Chan::Interdomain { remote, port } => {
+                    (EVTCHNSTAT_INTERDOMAIN, u32::from(remote), port)
+                }
+                Chan::Virq(v) => (EVTCHNSTAT_VIRQ, v, 0),
+                Chan::Ipi => (EVTCHNSTAT_IPI, 0, 0),
             };
             put32(&mut b, 8, status);
             put32(&mut b, 12, x.notify);
             b[16..24].fill(0);
             put32(&mut b, 16, u);
+            put32(&mut b, 20, peer);
             c.write(arg, &b)?;
             Ok(0)
         }
@@ -289,7 +310,7 @@ fn event_channel_op(c: &mut Call) -> i64 {
             let mut p = c.xen.ports.lock();
             let x = p.get(port)?;
             match x.chan {
-                Chan::Unbound { .. } => {}
+                Chan::Unbound { .. } | Chan::Interdomain { .. } => {}
                 Chan::Virq(v) if virq_is_global(v) => {}
                 _ => return Err(-EINVAL),
             }
@@ -304,17 +325,77 @@ fn event_channel_op(c: &mut Call) -> i64 {
             kick(c.guest, k);
             Ok(0)
         }
-        // init_control, expand_array: the FIFO ABI is not built (see the
-        // module comment); Linux falls back to 2-level.
-        11 | 12 => Err(-ENOSYS),
+        // bind_interdomain {remote_dom, remote_port, OUT local_port}
+        0 => {
+            let mut b = c.read::<12>(arg)?;
+            let (rdom, rport) = (le16(&b, 0), le32(&b, 4));
+            if !c.is_self(rdom) {
+                // Channels between domains come with part 2.
+                return Err(if crate::domain::by_id(rdom).is_none() {
+                    -ESRCH
+                } else {
+                    -ENOSYS
+                });
+            }
+            let local = {
+                let mut p = c.xen.ports.lock();
+                let local = p.alloc()?;
+                match p.get(rport).map(|x| x.chan) {
+                    Ok(Chan::Unbound { remote }) if remote == me && rport != local => {}
+                    _ => return Err(-EINVAL),
+                }
+                let rn = p.get(rport)?.notify;
+                p.set(
+                    rport,
+                    Chan::Interdomain {
+                        remote: me,
+                        port: local,
+                    },
+                    rn,
+                );
+                p.set(
+                    local,
+                    Chan::Interdomain {
+                        remote: me,
+                        port: rport,
+                    },
+                    0,
+                );
+                local
+            };
+            // Xen raises the new local end at once.
+            let k = set_pending(c.xen, local, 0);
+            kick(c.guest, k);
+            put32(&mut b, 8, local);
+            c.write(arg, &b)?;
+            Ok(0)
+        }
+        // reset {dom}: closes every port but the reserved one.
+        10 => {
+            let dom = le16(&c.read::<2>(arg)?, 0);
+            if !c.is_self(dom) {
+                return Err(c.other_domain(dom));
+            }
+            let mut p = c.xen.ports.lock();
+            for port in 1..p.ports.len() as u32 {
+                if !matches!(p.get(port)?.chan, Chan::Free | Chan::Reserved) {
+                    p.set(port, Chan::Free, 0);
+                    clear_pending(c.xen, port);
+                }
+            }
+            Ok(0)
+        }
+        // init_control: the FIFO ABI is not built (see the module
+        // comment); Linux falls back to 2-level.
+        11 => Err(-ENOSYS),
+        // expand_array outside FIFO mode.
+        12 => Err(-EOPNOTSUPP),
         // set_priority: 2-level has no priorities.
         13 => {
             let port = le32(&c.read::<8>(arg)?, 0);
             c.xen.ports.lock().get(port)?;
             Err(-ENOSYS)
         }
-        // bind_interdomain (0), reset (10): inter-domain channels are not
-        // built yet.
         _ => Err(-ENOSYS),
     })();
     r.unwrap_or_else(|e| e)

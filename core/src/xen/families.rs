@@ -225,8 +225,30 @@ fn sched_op(c: &mut Call) -> i64 {
             record_shutdown_code(c, reason);
             Ok(0)
         }
-        // watchdog: not built; pin_override: hardware domain only.
-        6 => Err(-ENOSYS),
+        // watchdog {id, timeout (s)}: id 0 arms a free timer and returns
+        // its id (1-based); an id in use is re-armed, or freed with
+        // timeout 0 (Xen's domain_watchdog).
+        6 => {
+            let b = c.read::<8>(arg)?;
+            let (id, timeout) = (le32(&b, 0) as usize, u64::from(le32(&b, 4)));
+            let deadline = c
+                .guest
+                .now_ns()
+                .saturating_add(timeout.saturating_mul(1_000_000_000))
+                .max(1);
+            let mut w = c.xen.watchdogs.lock();
+            if id == 0 {
+                let slot = w.iter().position(|&d| d == 0).ok_or(-ENOSPC)?;
+                w[slot] = deadline;
+                return Ok(slot as i64 + 1);
+            }
+            if id > w.len() || w[id - 1] == 0 {
+                return Err(-EINVAL);
+            }
+            w[id - 1] = if timeout == 0 { 0 } else { deadline };
+            Ok(0)
+        }
+        // pin_override: hardware domain only.
         7 => Err(-EPERM),
         _ => Err(-ENOSYS),
     })();
@@ -366,6 +388,91 @@ fn hvm_op(c: &mut Call) -> i64 {
     r.unwrap_or_else(|e| e)
 }
 
+// ---------------------------------------------------------------- control
+
+/// Interface versions of Xen 4.20's control hypercalls.
+const XENPF_INTERFACE_VERSION: u32 = 0x0300_0001;
+const XEN_SYSCTL_INTERFACE_VERSION: u32 = 0x15;
+const XEN_DOMCTL_INTERFACE_VERSION: u32 = 0x17;
+
+/// platform_op, sysctl, domctl: the struct is copied in, its interface
+/// version checked (`-EACCES`), then XSM_PRIV (`-EPERM` for a domU). The
+/// operations themselves come with the control interface.
+fn control(c: &mut Call, size: usize, version: u32) -> i64 {
+    let mut b = [0u8; 144];
+    if c.guest.copy_from(c.args[0], &mut b[..size]).is_err() {
+        return -EFAULT;
+    }
+    if le32(&b, 4) != version {
+        return -EACCES;
+    }
+    match crate::xsm::privileged(c.guest.domid()) {
+        Err(e) => e,
+        Ok(()) => -ENOSYS,
+    }
+}
+
+fn platform_op(c: &mut Call) -> i64 {
+    control(c, 136, XENPF_INTERFACE_VERSION)
+}
+
+fn sysctl(c: &mut Call) -> i64 {
+    control(c, 136, XEN_SYSCTL_INTERFACE_VERSION)
+}
+
+fn domctl(c: &mut Call) -> i64 {
+    control(c, 144, XEN_DOMCTL_INTERFACE_VERSION)
+}
+
+/// hypfs_op: XSM_PRIV before anything else.
+fn hypfs_op(c: &mut Call) -> i64 {
+    match crate::xsm::privileged(c.guest.domid()) {
+        Err(e) => e,
+        Ok(()) => -ENOSYS,
+    }
+}
+
+// ---------------------------------------------------------------- multicall
+
+/// multicall {entries, nr_calls}: each 64-byte entry {op, result,
+/// args[6]} runs in turn and gets its result; the call returns 0, or
+/// `-EFAULT` on an entry it cannot read or write. A nested multicall is
+/// `-EINVAL` in its entry. A sub-call that wants the vCPU to yield, block
+/// or end stops the batch there (the rest is not run), as Xen's
+/// preemption would.
+fn multicall(c: &mut Call) -> i64 {
+    let list = c.args[0];
+    let n = c.args[1] as u32;
+    for i in 0..u64::from(n) {
+        let at = list.wrapping_add(64 * i);
+        let e = match c.read::<64>(at) {
+            Ok(e) => e,
+            Err(_) => return -EFAULT,
+        };
+        let op = le64(&e, 0);
+        let mut args = [0u64; 5];
+        for (k, a) in args.iter_mut().enumerate() {
+            *a = le64(&e, 16 + 8 * k);
+        }
+        let result = if op == nr::MULTICALL {
+            -EINVAL
+        } else {
+            let (r, action) = super::dispatch(c.guest, Some(c.xen), op, args);
+            if action != Action::None {
+                c.action = action;
+            }
+            r
+        };
+        if c.write(at.wrapping_add(8), &result.to_le_bytes()).is_err() {
+            return -EFAULT;
+        }
+        if c.action != Action::None {
+            break;
+        }
+    }
+    0
+}
+
 // ---------------------------------------------------------------- physdev_op
 
 /// Arm 4.20 builds no PCI physdev ops: everything is `-ENOSYS`.
@@ -408,6 +515,36 @@ static HVM_OP: Hypercall = Hypercall {
     nr: nr::HVM_OP,
     name: "hvm_op",
     handler: hvm_op,
+};
+#[distributed_slice(HYPERCALLS)]
+static PLATFORM_OP: Hypercall = Hypercall {
+    nr: nr::PLATFORM_OP,
+    name: "platform_op",
+    handler: platform_op,
+};
+#[distributed_slice(HYPERCALLS)]
+static SYSCTL: Hypercall = Hypercall {
+    nr: nr::SYSCTL,
+    name: "sysctl",
+    handler: sysctl,
+};
+#[distributed_slice(HYPERCALLS)]
+static DOMCTL: Hypercall = Hypercall {
+    nr: nr::DOMCTL,
+    name: "domctl",
+    handler: domctl,
+};
+#[distributed_slice(HYPERCALLS)]
+static HYPFS_OP: Hypercall = Hypercall {
+    nr: nr::HYPFS_OP,
+    name: "hypfs_op",
+    handler: hypfs_op,
+};
+#[distributed_slice(HYPERCALLS)]
+static MULTICALL: Hypercall = Hypercall {
+    nr: nr::MULTICALL,
+    name: "multicall",
+    handler: multicall,
 };
 #[distributed_slice(HYPERCALLS)]
 static PHYSDEV_OP: Hypercall = Hypercall {

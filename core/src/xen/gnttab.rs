@@ -175,8 +175,31 @@ fn grant_table_op(c: &mut Call) -> i64 {
             c.write(arg, &b)?;
             match want {
                 1 => Ok(0),
-                _ => Err(-ENOSYS),
+                // v2 is not built on Arm (GNTTAB_MAX_VERSION 1).
+                2 => Err(-ENOSYS),
+                _ => Err(-EINVAL),
             }
+        }
+        // get_status_frames {nr_frames, dom, OUT status, frame_list}: v1
+        // tables have no status frames.
+        9 => {
+            if count != 1 {
+                return Err(-EINVAL);
+            }
+            let mut b = c.read::<16>(arg)?;
+            let dom = le16(&b, 4);
+            let status = if !c.is_self(dom) {
+                if crate::domain::by_id(dom).is_none() {
+                    GNTST_BAD_DOMAIN
+                } else {
+                    GNTST_PERMISSION_DENIED
+                }
+            } else {
+                GNTST_GENERAL_ERROR
+            };
+            b[6..8].copy_from_slice(&status.to_le_bytes());
+            c.write(arg, &b)?;
+            Ok(0)
         }
         // get_version {dom, pad, OUT version}
         10 => {

@@ -20,6 +20,8 @@ const XENMEM_MAXIMUM_GPFN: u64 = 14;
 const XENMEM_REMOVE_FROM_PHYSMAP: u64 = 15;
 const XENMEM_GET_SHARING_FREED_PAGES: u64 = 18;
 const XENMEM_GET_SHARING_SHARED_PAGES: u64 = 19;
+const XENMEM_ADD_TO_PHYSMAP_BATCH: u64 = 23;
+const XENMEM_CLAIM_PAGES: u64 = 24;
 const XENMEM_GET_VNUMAINFO: u64 = 26;
 
 const XENMAPSPACE_SHARED_INFO: u32 = 0;
@@ -161,6 +163,19 @@ fn memory_op(c: &mut Call) -> i64 {
     let arg = c.args[1];
     let op = cmd & ((1 << EXTENT_SHIFT) - 1);
     let start = cmd >> EXTENT_SHIFT;
+    // Only the reservation ops and add_to_physmap(_batch) carry a start
+    // extent; the others refuse one.
+    let takes_start = matches!(
+        op,
+        XENMEM_INCREASE_RESERVATION
+            | XENMEM_DECREASE_RESERVATION
+            | XENMEM_POPULATE_PHYSMAP
+            | XENMEM_ADD_TO_PHYSMAP
+            | XENMEM_ADD_TO_PHYSMAP_BATCH
+    );
+    if start != 0 && !takes_start && op <= XENMEM_GET_VNUMAINFO {
+        return -EINVAL;
+    }
     let r: Result<i64, i64> = (|| match op {
         XENMEM_INCREASE_RESERVATION | XENMEM_DECREASE_RESERVATION | XENMEM_POPULATE_PHYSMAP => {
             Ok(reservation(c, op, arg, start))
@@ -185,7 +200,50 @@ fn memory_op(c: &mut Call) -> i64 {
         XENMEM_ADD_TO_PHYSMAP => add_to_physmap(c, arg, start),
         XENMEM_REMOVE_FROM_PHYSMAP => remove_from_physmap(c, arg),
         XENMEM_GET_SHARING_FREED_PAGES | XENMEM_GET_SHARING_SHARED_PAGES => Ok(0),
-        XENMEM_GET_VNUMAINFO => Err(-EOPNOTSUPP),
+        // {u16 domid; u16 pad; ...}: dom0less domains have no vNUMA.
+        XENMEM_GET_VNUMAINFO => {
+            let b = c.read::<4>(arg)?;
+            if le16(&b, 2) != 0 {
+                return Err(-EINVAL);
+            }
+            let dom = le16(&b, 0);
+            if !c.is_self(dom) {
+                return Err(c.other_domain(dom));
+            }
+            Err(-EOPNOTSUPP)
+        }
+        // A xen_memory_reservation: no extent list; DOMID_SELF is not
+        // looked up (-EINVAL); any domain is XSM_PRIV.
+        XENMEM_CLAIM_PAGES => {
+            let b = c.read::<32>(arg)?;
+            let (list, order, flags, dom) = (le64(&b, 0), le32(&b, 16), le32(&b, 20), le16(&b, 24));
+            if list != 0 || order != 0 || flags != 0 || dom == super::abi::DOMID_SELF {
+                return Err(-EINVAL);
+            }
+            if crate::domain::by_id(dom).is_none() {
+                return Err(-EINVAL);
+            }
+            crate::xsm::privileged(c.guest.domid()).map(|()| 0)
+        }
+        // {u16 domid, space, size, res0; idxs, gpfns, errs}: foreign and
+        // other mappings come with inter-domain support; size 0 is done.
+        XENMEM_ADD_TO_PHYSMAP_BATCH => {
+            if start > u64::from(u16::MAX) {
+                return Err(-EDOM);
+            }
+            let b = c.read::<32>(arg)?;
+            let (dom, space, size) = (le16(&b, 0), le16(&b, 2), le16(&b, 4));
+            if u32::from(space) == XENMAPSPACE_GMFN_RANGE {
+                return Err(-EOPNOTSUPP);
+            }
+            if !c.is_self(dom) {
+                return Err(c.other_domain(dom));
+            }
+            if u64::from(size) <= start {
+                return Ok(0);
+            }
+            Err(-ENOSYS)
+        }
         _ => Err(-ENOSYS),
     })();
     r.unwrap_or_else(|e| e)

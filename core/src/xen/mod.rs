@@ -73,6 +73,8 @@ pub trait GuestAccess {
     /// counts to the domain but is mapped nowhere (as in Xen); false at
     /// the maximum.
     fn balloon_claim(&mut self) -> bool;
+    /// System time in ns (the scheduler's clock).
+    fn now_ns(&self) -> u64;
     /// vCPU `vcpu`'s `evtchn_upcall_pending` went 0 -> 1: inject the
     /// event PPI and wake it.
     fn kick_upcall(&mut self, vcpu: usize);

@@ -67,7 +67,12 @@ pub struct XenDomain {
     pub(super) shutdown_code: AtomicU32,
     /// `CONSOLEIO_write` output up to its newline.
     pub(super) console_line: Mutex<Vec<u8>>,
+    /// `SCHEDOP_watchdog` timers: deadline in ns of system time (0: free).
+    pub(super) watchdogs: Mutex<[u64; NR_WATCHDOGS]>,
 }
+
+/// Xen's `NR_DOMAIN_WATCHDOG_TIMERS`.
+pub const NR_WATCHDOGS: usize = 2;
 
 impl XenDomain {
     /// The state of a new domain with `nr_vcpus` vCPUs and `max_pages` of
@@ -79,6 +84,10 @@ impl XenDomain {
         pages: &'static dyn XenPages,
     ) -> Option<XenDomain> {
         let shared_info = pages.alloc()?;
+        // Xen writes the (zero) wallclock at creation: wc_version ends even.
+        if let Some(w) = pages.words(shared_info) {
+            w[super::abi::SHINFO_WC_VERSION_BYTE / 8].store(2, Ordering::Release);
+        }
         let vcpus = (0..nr_vcpus)
             .map(|i| VcpuXen {
                 vcpu_info: Mutex::new((i < LEGACY_MAX_VCPUS).then_some((shared_info, 0))),
@@ -108,6 +117,7 @@ impl XenDomain {
             grants: Mutex::new(GrantTable::new()),
             shutdown_code: AtomicU32::new(u32::MAX),
             console_line: Mutex::new(Vec::new()),
+            watchdogs: Mutex::new([0; NR_WATCHDOGS]),
         })
     }
 
@@ -175,6 +185,22 @@ impl XenDomain {
     pub fn shutdown_code(&self) -> Option<u32> {
         let c = self.shutdown_code.load(Ordering::Acquire);
         (c != u32::MAX).then_some(c)
+    }
+
+    /// When the next watchdog expires (ns), if one is armed.
+    pub fn watchdog_next(&self) -> Option<u64> {
+        self.watchdogs
+            .lock()
+            .iter()
+            .copied()
+            .filter(|&d| d != 0)
+            .min()
+    }
+
+    /// Whether a watchdog has expired at `now`: the domain must then be
+    /// shut down with reason watchdog.
+    pub fn watchdog_expired(&self, now: u64) -> bool {
+        self.watchdogs.lock().iter().any(|&d| d != 0 && d <= now)
     }
 
     /// The vCPU's runstate as last recorded.

@@ -169,6 +169,9 @@ impl GuestAccess for Fake {
     fn kick_upcall(&mut self, vcpu: usize) {
         self.kicks.push(vcpu);
     }
+    fn now_ns(&self) -> u64 {
+        1_000
+    }
 }
 
 fn setup(vcpus: usize) -> (Fake, XenDomain) {
@@ -192,7 +195,7 @@ const BUF: u64 = VA + 0x100;
 #[test]
 fn unknown_hypercalls_and_domains_without_the_abi_get_enosys() {
     let (mut f, x) = setup(1);
-    for nr in [0, 1, 4, 6, 13, 15, 40, 63, 64, u64::MAX] {
+    for nr in [0, 1, 4, 6, 15, 27, 40, 63, 64, u64::MAX] {
         assert_eq!(r(&mut f, &x, nr, &[]), -ENOSYS, "hypercall {nr}");
     }
     assert_eq!(dispatch(&mut f, None, nr::XEN_VERSION, [0; 5]).0, -ENOSYS);
@@ -201,6 +204,55 @@ fn unknown_hypercalls_and_domains_without_the_abi_get_enosys() {
     nrs.sort();
     nrs.dedup();
     assert_eq!(nrs.len(), HYPERCALLS.len());
+}
+
+#[test]
+fn multicall_runs_each_entry_and_control_calls_refuse_a_domu() {
+    let (mut f, x) = setup(1);
+    let list = VA + 0x1000;
+    let entry = |op: u64, args: &[u64]| {
+        let mut e = [0x55u8; 64];
+        e[0..8].copy_from_slice(&op.to_le_bytes());
+        for (i, a) in args.iter().enumerate() {
+            e[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_le_bytes());
+        }
+        e
+    };
+    f.put(list, &entry(nr::XEN_VERSION, &[0, 0]));
+    f.put(list + 64, &entry(99, &[]));
+    f.put(list + 128, &entry(nr::MULTICALL, &[list, 1]));
+    f.put(list + 192, &entry(nr::SCHED_OP, &[0, 0]));
+    f.put(list + 256, &entry(nr::XEN_VERSION, &[0, 0]));
+    assert_eq!(
+        call(&mut f, &x, nr::MULTICALL, &[list, 5]),
+        (0, Action::Yield)
+    );
+    let res = |f: &Fake, i: u64| le64(&f.get(list + 64 * i + 8, 8), 0) as i64;
+    assert_eq!(
+        (res(&f, 0), res(&f, 1), res(&f, 2), res(&f, 3)),
+        (0x40014, -ENOSYS, -EINVAL, 0)
+    );
+    // The yield stopped the batch before entry 4.
+    assert_eq!(res(&f, 4), 0x5555_5555_5555_5555);
+    assert_eq!(r(&mut f, &x, nr::MULTICALL, &[list, 0]), 0);
+    assert_eq!(r(&mut f, &x, nr::MULTICALL, &[0x10, 1]), -EFAULT);
+
+    // platform_op, sysctl, domctl: version first, then XSM_PRIV.
+    for (nr, ver) in [
+        (nr::PLATFORM_OP, 0x0300_0001u32),
+        (nr::SYSCTL, 0x15),
+        (nr::DOMCTL, 0x17),
+    ] {
+        let mut b = [0u8; 144];
+        b[4..8].copy_from_slice(&(ver + 1).to_le_bytes());
+        f.put(BUF, &b);
+        assert_eq!(r(&mut f, &x, nr, &[BUF]), -EACCES);
+        b[4..8].copy_from_slice(&ver.to_le_bytes());
+        f.put(BUF, &b);
+        assert_eq!(r(&mut f, &x, nr, &[BUF]), -EPERM);
+        assert_eq!(r(&mut f, &x, nr, &[0x10]), -EFAULT);
+    }
+    assert_eq!(r(&mut f, &x, nr::HYPFS_OP, &[0]), -EPERM);
 }
 
 #[test]
@@ -287,6 +339,22 @@ fn sched_op_yields_blocks_shuts_down_and_checks_poll() {
     f.put(BUF, &[0xaa, 0xbb, 0, 0, 0, 0, 0, 0]);
     assert_eq!(r(&mut f, &x, nr::SCHED_OP, &[4, BUF]), -ESRCH);
     assert_eq!(r(&mut f, &x, nr::SCHED_OP, &[8, BUF]), -ENOSYS);
+    // watchdog: two timers, 1-based ids.
+    let wd = |f: &mut Fake, id: u32, t: u32| {
+        f.put(BUF, &words(&[id, t]));
+        r(f, &x, nr::SCHED_OP, &[6, BUF])
+    };
+    assert_eq!(x.watchdog_next(), None);
+    assert_eq!(wd(&mut f, 0, 10), 1);
+    assert_eq!(wd(&mut f, 0, 20), 2);
+    assert_eq!(wd(&mut f, 0, 30), -ENOSPC);
+    assert_eq!(x.watchdog_next(), Some(10_000_001_000));
+    assert!(!x.watchdog_expired(10_000_000_999) && x.watchdog_expired(10_000_001_000));
+    assert_eq!(wd(&mut f, 1, 0), 0);
+    assert_eq!(wd(&mut f, 1, 0), -EINVAL);
+    assert_eq!(wd(&mut f, 3, 5), -EINVAL);
+    assert_eq!(wd(&mut f, 2, 5), 0);
+    assert_eq!(x.watchdog_next(), Some(5_000_001_000));
 }
 
 #[test]
@@ -345,7 +413,12 @@ fn shared_info_and_grant_frames_map_once_each() {
     f.put(BUF, &9u16.to_le_bytes());
     assert_eq!(r(&mut f, &x, m, &[3, BUF]), -ESRCH);
     assert_eq!(r(&mut f, &x, m, &[5, BUF]), -ENOSYS);
+    assert_eq!(r(&mut f, &x, m, &[26, BUF]), -ESRCH);
+    assert_eq!(r(&mut f, &x, m, &[3 | (1 << 6), BUF]), -EINVAL);
+    f.put(BUF, &[0xf0, 0x7f, 0, 0]);
     assert_eq!(r(&mut f, &x, m, &[26, BUF]), -EOPNOTSUPP);
+    f.put(BUF, &[0xf0, 0x7f, 1, 0]);
+    assert_eq!(r(&mut f, &x, m, &[26, BUF]), -EINVAL);
 }
 
 #[test]
@@ -465,6 +538,38 @@ fn event_channels_bind_send_mask_and_close_as_2_level() {
     );
     assert_eq!(evop(&mut f, &x, 3, &words(&[2])).0, -EINVAL);
     assert_eq!(evop(&mut f, &x, 3, &words(&[0])).0, -EINVAL);
+    // Loopback interdomain: both ends bound, the new end raised at once;
+    // sending on one end raises the other; closing one leaves the other
+    // unbound again.
+    let mut b = [0u8; 8];
+    b[0..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
+    b[2..4].copy_from_slice(&DOMID_SELF.to_le_bytes());
+    let (_, out) = evop(&mut f, &x, 6, &b);
+    let pa = le32(&out, 4);
+    let mut bi = [0u8; 12];
+    bi[0..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
+    bi[4..8].copy_from_slice(&pa.to_le_bytes());
+    let (rc, out) = evop(&mut f, &x, 0, &bi);
+    let pb = le32(&out, 8);
+    assert_eq!(rc, 0);
+    assert_eq!(status(&mut f, &x, pa).1, 2);
+    let pend = |x: &XenDomain, p: u32| {
+        x.evtchn_word(false, 0).unwrap().load(Ordering::Relaxed) & (1 << p) != 0
+    };
+    assert!(pend(&x, pb) && !pend(&x, pa));
+    assert_eq!(evop(&mut f, &x, 4, &words(&[pb])).0, 0);
+    assert!(pend(&x, pa));
+    assert_eq!(evop(&mut f, &x, 0, &bi).0, -EINVAL, "already bound");
+    assert_eq!(evop(&mut f, &x, 3, &words(&[pb])).0, 0);
+    assert_eq!(status(&mut f, &x, pa), (0, 1, 0, 1));
+    bi[0..2].copy_from_slice(&9u16.to_le_bytes());
+    assert_eq!(evop(&mut f, &x, 0, &bi).0, -ESRCH);
+    // reset closes everything but port 0.
+    let mut rs = [0u8; 2];
+    rs.copy_from_slice(&DOMID_SELF.to_le_bytes());
+    assert_eq!(evop(&mut f, &x, 10, &rs).0, 0);
+    assert_eq!(status(&mut f, &x, 1).1, 0);
+    assert_eq!(evop(&mut f, &x, 12, &[0u8; 8]).0, -EOPNOTSUPP);
     // FIFO is not built: Linux falls back to 2-level.
     assert_eq!(evop(&mut f, &x, 11, &[0u8; 24]).0, -ENOSYS);
     assert_eq!(evop(&mut f, &x, 2, &[0u8; 12]).0, -EOPNOTSUPP);

@@ -335,7 +335,7 @@ fn flush_and_enter(g: Arc<Guest>, v: Arc<Vcpu>, ctx: *mut VcpuContext) -> ! {
         // SAFETY: this pCPU has the vCPU loaded; its GIC state is ours.
         super::vgic::flush(&mut vgic, v.index, unsafe { &mut *v.gic.get() });
     }
-    arm_ptimer(&v);
+    arm_ptimer(&g, &v);
     drop(g);
     drop(v);
     vcpu::enter(ctx)
@@ -350,10 +350,15 @@ fn ptimer_deadline(v: &Vcpu) -> Option<u64> {
 }
 
 /// While the guest runs, the hypervisor timer watches its physical timer.
-fn arm_ptimer(v: &Vcpu) {
+fn arm_ptimer(g: &Guest, v: &Vcpu) {
     let cpu = percpu::this_cpu_index();
     let sched_deadline = sched::next_timer(cpu).map(ns_to_counter);
-    match [ptimer_deadline(v), sched_deadline]
+    let watchdog = g
+        .xen
+        .as_ref()
+        .and_then(|x| x.watchdog_next())
+        .map(ns_to_counter);
+    match [ptimer_deadline(v), sched_deadline, watchdog]
         .into_iter()
         .flatten()
         .min()
@@ -407,6 +412,9 @@ fn wake_expired() -> Option<u64> {
     let counter = timer::counter();
     let mut next: Option<u64> = None;
     let mut woken = Vec::new();
+    if let Some(t) = check_watchdogs() {
+        next = Some(t);
+    }
     for g in GUESTS.lock().iter() {
         for v in &g.vcpus {
             let t = v.wait_until.load(Ordering::Acquire);
@@ -427,6 +435,27 @@ fn wake_expired() -> Option<u64> {
     }
     for unit in woken {
         kick(sched::vcpu_wake(unit, now()).unwrap_or(CpuMask::empty()));
+    }
+    next
+}
+
+/// Ends the domains whose `SCHEDOP_watchdog` expired; the counter value
+/// of the next watchdog deadline, if any.
+fn check_watchdogs() -> Option<u64> {
+    let t = now();
+    let mut expired = Vec::new();
+    let mut next: Option<u64> = None;
+    for g in GUESTS.lock().iter() {
+        let Some(x) = &g.xen else { continue };
+        if x.watchdog_expired(t) {
+            expired.push(g.clone());
+        } else if let Some(d) = x.watchdog_next() {
+            let d = ns_to_counter(d);
+            next = Some(next.map_or(d, |n| n.min(d)));
+        }
+    }
+    for g in expired {
+        end_domain(&g, ShutdownReason::Crash, "SCHEDOP_watchdog expired");
     }
     next
 }
@@ -518,6 +547,7 @@ extern "C" fn tessera_guest_exit(ctx: *mut VcpuContext, kind: u64) -> ! {
                 }
                 IrqEvent::HypTimer => {
                     check_ptimer(&g, &v);
+                    check_watchdogs();
                     // A slice may have ended: the exit path below unloads
                     // this vCPU when the scheduler wants this pCPU back.
                     kick(sched::timer_interrupt(cpu, now()));

@@ -227,6 +227,10 @@ impl GuestAccess for Caller<'_> {
         }
     }
 
+    fn now_ns(&self) -> u64 {
+        super::timer::ticks_to_ns(super::timer::counter())
+    }
+
     fn kick_upcall(&mut self, vcpu: usize) {
         self.g.raise_upcall(vcpu);
     }

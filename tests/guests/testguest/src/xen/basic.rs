@@ -174,7 +174,11 @@ pub fn version_strings(_env: &Env) {
     fill(cap, 1032, 0xaa);
     ck!(c, rc "capabilities (across a page boundary)"; xvb(3, cap, 1032), 0);
     let n = padded_str(cap, 1024).unwrap_or(0);
-    let s = bytes(cap, n);
+    // A copy: `cap` is reused for capabilities2 below.
+    let mut saved = [0u8; 64];
+    let n = n.min(saved.len() as u64);
+    saved[..n as usize].copy_from_slice(bytes(cap, n));
+    let s = &saved[..n as usize];
     ck!(c, t "capabilities"; s == b"xen-3.0-aarch64 " || s == b"xen-3.0-aarch64 xen-3.0-armv7l ",
         "\"{}\"", BStr(s));
     ck!(c, eq "capabilities byte 1024 untouched"; r8(cap + 1024), 0xaa);
