@@ -82,6 +82,26 @@ impl Frames {
             .sum()
     }
 
+    /// Takes one more reference on an allocated page (a foreign mapping).
+    pub fn get_ref(&self, pfn: u64) -> Result<u32, FrameError> {
+        let mut zones = self.zones.lock();
+        let z = zones
+            .iter_mut()
+            .find(|z| z.contains(pfn))
+            .ok_or(FrameError::OutOfRange(pfn))?;
+        z.get_ref(pfn)
+    }
+
+    /// Drops a reference taken with [`Self::get_ref`].
+    pub fn put_ref(&self, pfn: u64) -> Result<u32, FrameError> {
+        let mut zones = self.zones.lock();
+        let z = zones
+            .iter_mut()
+            .find(|z| z.contains(pfn))
+            .ok_or(FrameError::OutOfRange(pfn))?;
+        z.put_ref(pfn)
+    }
+
     /// One past the highest frame managed (Xen's `max_page`).
     pub fn max_pfn(&self) -> u64 {
         self.zones

@@ -156,6 +156,118 @@ fn kick(guest: &mut dyn GuestAccess, v: Option<usize>) {
     }
 }
 
+fn free_port(x: &XenDomain, port: u32) {
+    x.ports.lock().set(port, Chan::Free, 0);
+    clear_pending(x, port);
+}
+
+/// Raises `port` of domain `remote` (the far end of an interdomain
+/// channel); dropped if that domain is gone or the port no longer points
+/// back at `me`.
+fn send_remote(me: u16, remote: u16, port: u32) {
+    let Some(rx) = super::lookup(remote) else {
+        return;
+    };
+    let notify = match rx.ports.lock().get(port) {
+        Ok(Port {
+            chan: Chan::Interdomain { remote: back, .. },
+            notify,
+        }) if back == me => notify,
+        _ => return,
+    };
+    if let Some(v) = set_pending(&rx, port, notify) {
+        (rx.raise)(remote, v);
+    }
+}
+
+/// `peer` in `rx` goes back to waiting for `me` if it was bound to our
+/// `port`.
+fn unbind_peer(rx: &XenDomain, peer: u32, me: u16, port: u32) {
+    let mut p = rx.ports.lock();
+    if let Ok(Port {
+        chan: Chan::Interdomain { remote, port: back },
+        notify,
+    }) = p.get(peer)
+    {
+        if remote == me && back == port {
+            p.set(peer, Chan::Unbound { remote: me }, notify);
+        }
+    }
+}
+
+/// bind_interdomain to `rport` of another domain `rdom`: that port must be
+/// unbound and waiting for us. Both tables are locked in domid order.
+fn bind_remote(x: &XenDomain, rdom: u16, rport: u32) -> Result<u32, i64> {
+    let Some(rx) = super::lookup(rdom) else {
+        // A domain without the Xen ABI has no port that waits for us.
+        return Err(if crate::domain::by_id(rdom).is_some() {
+            -EINVAL
+        } else {
+            -ESRCH
+        });
+    };
+    let (mut mine, mut theirs) = if x.domid < rdom {
+        let a = x.ports.lock();
+        (a, rx.ports.lock())
+    } else {
+        let b = rx.ports.lock();
+        (x.ports.lock(), b)
+    };
+    let local = mine.alloc()?;
+    let r = theirs.get(rport)?;
+    match r.chan {
+        Chan::Unbound { remote } if remote == x.domid => {}
+        _ => return Err(-EINVAL),
+    }
+    theirs.set(
+        rport,
+        Chan::Interdomain {
+            remote: x.domid,
+            port: local,
+        },
+        r.notify,
+    );
+    mine.set(
+        local,
+        Chan::Interdomain {
+            remote: rdom,
+            port: rport,
+        },
+        0,
+    );
+    Ok(local)
+}
+
+/// Closes every port of the domain but the reserved one (EVTCHNOP_reset,
+/// and the domain's end): peers in other domains wait unbound again.
+pub(super) fn close_all(x: &XenDomain) {
+    let remote: Vec<(u16, u32, u32)> = {
+        let p = x.ports.lock();
+        p.ports
+            .iter()
+            .enumerate()
+            .filter_map(|(i, port)| match port.chan {
+                Chan::Interdomain { remote, port: peer } if remote != x.domid => {
+                    Some((remote, peer, i as u32))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    for (remote, peer, port) in remote {
+        if let Some(rx) = super::lookup(remote) {
+            unbind_peer(&rx, peer, x.domid, port);
+        }
+    }
+    let mut p = x.ports.lock();
+    for port in 1..p.ports.len() as u32 {
+        if !matches!(p.get(port).map(|q| q.chan), Ok(Chan::Free | Chan::Reserved)) {
+            p.set(port, Chan::Free, 0);
+            clear_pending(x, port);
+        }
+    }
+}
+
 pub const EVTCHNSTAT_CLOSED: u32 = 0;
 pub const EVTCHNSTAT_UNBOUND: u32 = 1;
 pub const EVTCHNSTAT_INTERDOMAIN: u32 = 2;
@@ -200,11 +312,19 @@ fn event_channel_op(c: &mut Call) -> i64 {
         // close {port}
         3 => {
             let port = le32(&c.read::<4>(arg)?, 0);
-            let mut p = c.xen.ports.lock();
-            match p.get(port)?.chan {
+            let chan = c.xen.ports.lock().get(port)?.chan;
+            match chan {
                 Chan::Free | Chan::Reserved => Err(-EINVAL),
+                Chan::Interdomain { remote, port: peer } if remote != me => {
+                    // The peer in the other domain waits again.
+                    if let Some(rx) = super::lookup(remote) {
+                        unbind_peer(&rx, peer, me, port);
+                    }
+                    free_port(c.xen, port);
+                    Ok(0)
+                }
                 chan => {
-                    // The peer of an interdomain channel waits again.
+                    let mut p = c.xen.ports.lock();
                     if let Chan::Interdomain { port: peer, .. } = chan {
                         if peer != port {
                             let n = p.get(peer)?.notify;
@@ -212,6 +332,7 @@ fn event_channel_op(c: &mut Call) -> i64 {
                         }
                     }
                     p.set(port, Chan::Free, 0);
+                    drop(p);
                     clear_pending(c.xen, port);
                     Ok(0)
                 }
@@ -220,19 +341,20 @@ fn event_channel_op(c: &mut Call) -> i64 {
         // send {port}
         4 => {
             let port = le32(&c.read::<4>(arg)?, 0);
-            let target = {
-                let p = c.xen.ports.lock();
-                let x = p.get(port)?;
-                match x.chan {
-                    Chan::Ipi => Some((port, x.notify)),
-                    Chan::Interdomain { port: peer, .. } => Some((peer, p.get(peer)?.notify)),
-                    Chan::Unbound { .. } => None,
-                    _ => return Err(-EINVAL),
+            let x = c.xen.ports.lock().get(port)?;
+            match x.chan {
+                Chan::Ipi => {
+                    let k = set_pending(c.xen, port, x.notify);
+                    kick(c.guest, k);
                 }
-            };
-            if let Some((p, v)) = target {
-                let k = set_pending(c.xen, p, v);
-                kick(c.guest, k);
+                Chan::Interdomain { remote, port: peer } if remote == me => {
+                    let n = c.xen.ports.lock().get(peer)?.notify;
+                    let k = set_pending(c.xen, peer, n);
+                    kick(c.guest, k);
+                }
+                Chan::Interdomain { remote, port: peer } => send_remote(me, remote, peer),
+                Chan::Unbound { .. } => {}
+                _ => return Err(-EINVAL),
             }
             Ok(0)
         }
@@ -330,12 +452,12 @@ fn event_channel_op(c: &mut Call) -> i64 {
             let mut b = c.read::<12>(arg)?;
             let (rdom, rport) = (le16(&b, 0), le32(&b, 4));
             if !c.is_self(rdom) {
-                // Channels between domains come with part 2.
-                return Err(if crate::domain::by_id(rdom).is_none() {
-                    -ESRCH
-                } else {
-                    -ENOSYS
-                });
+                let local = bind_remote(c.xen, rdom, rport)?;
+                let k = set_pending(c.xen, local, 0);
+                kick(c.guest, k);
+                put32(&mut b, 8, local);
+                c.write(arg, &b)?;
+                return Ok(0);
             }
             let local = {
                 let mut p = c.xen.ports.lock();
@@ -376,13 +498,7 @@ fn event_channel_op(c: &mut Call) -> i64 {
             if !c.is_self(dom) {
                 return Err(c.other_domain(dom));
             }
-            let mut p = c.xen.ports.lock();
-            for port in 1..p.ports.len() as u32 {
-                if !matches!(p.get(port)?.chan, Chan::Free | Chan::Reserved) {
-                    p.set(port, Chan::Free, 0);
-                    clear_pending(c.xen, port);
-                }
-            }
+            close_all(c.xen);
             Ok(0)
         }
         // init_control: the FIFO ABI is not built (see the module

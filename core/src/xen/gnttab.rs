@@ -1,9 +1,19 @@
-//! Grant tables, version 1, as far as a domain's own table goes: its
-//! frames (hypervisor pages the guest maps with `XENMEM_add_to_physmap`),
-//! `query_size`, `setup_table`, `set_version`, `get_version`. Mapping and
-//! copying other domains' grants comes with inter-domain support.
+//! Grant tables, version 1 (xen/common/grant_table.c): a domain's frames
+//! (hypervisor pages it maps with `XENMEM_add_to_physmap`), the table ops
+//! (`query_size`, `setup_table`, `set_version`, `get_version`,
+//! `get_status_frames`), and grants between domains: `map_grant_ref` and
+//! `unmap_grant_ref` into the mapper's stage 2, and `copy`.
+//!
+//! A grant entry v1 is 8 bytes, `{u16 flags; u16 domid; u32 frame}`: one
+//! 64-bit word of a grant frame, updated with atomics (the granter edits
+//! it concurrently). A mapped page holds a frame-table reference until it
+//! is unmapped, so it is never freed under the mapping: a granting domain
+//! that ends while its pages are mapped stays dying until the mappings go
+//! (the arch layer's teardown waits on [`foreign_mappings`]).
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
 
 use linkme::distributed_slice;
 
@@ -20,7 +30,47 @@ const INITIAL_FRAMES: usize = 1;
 pub const GNTST_OKAY: i16 = 0;
 pub const GNTST_GENERAL_ERROR: i16 = -1;
 pub const GNTST_BAD_DOMAIN: i16 = -2;
+pub const GNTST_BAD_GNTREF: i16 = -3;
+pub const GNTST_BAD_HANDLE: i16 = -4;
+pub const GNTST_NO_DEVICE_SPACE: i16 = -7;
 pub const GNTST_PERMISSION_DENIED: i16 = -8;
+pub const GNTST_BAD_PAGE: i16 = -9;
+pub const GNTST_BAD_COPY_ARG: i16 = -10;
+
+/// `GTF_*` bits of a v1 entry's flags.
+const GTF_TYPE_MASK: u64 = 3;
+const GTF_PERMIT_ACCESS: u64 = 1;
+const GTF_READONLY: u64 = 1 << 2;
+const GTF_READING: u64 = 1 << 3;
+const GTF_WRITING: u64 = 1 << 4;
+/// `GNTMAP_*`.
+const GNTMAP_DEVICE_MAP: u32 = 1;
+const GNTMAP_HOST_MAP: u32 = 2;
+const GNTMAP_READONLY: u32 = 4;
+/// `GNTCOPY_*`.
+const GNTCOPY_SOURCE_GREF: u16 = 1;
+const GNTCOPY_DEST_GREF: u16 = 2;
+/// Entries per grant frame.
+const PER_FRAME: u32 = 512;
+/// Most grant mappings a domain may hold (Xen's maptrack limit is 1024
+/// frames of 256; a dom0less domU needs far fewer).
+const MAX_MAPTRACK: usize = 65536;
+
+/// One of the caller's grant mappings (its handle is the index).
+pub(super) struct MapTrack {
+    granter: Arc<XenDomain>,
+    gref: u32,
+    gfn: u64,
+    pa: u64,
+    readonly: bool,
+}
+
+/// Pins of one granted entry, by mappers of any domain.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Active {
+    ro: u32,
+    rw: u32,
+}
 
 /// A domain's table: its frames and where each is mapped.
 pub(super) struct GrantTable {
@@ -28,6 +78,10 @@ pub(super) struct GrantTable {
     pub frames: Vec<(u64, Option<u64>)>,
     /// Frames allocated at creation, not yet handed out.
     pending_initial: bool,
+    /// Pins per entry that is mapped by someone.
+    active: alloc::collections::BTreeMap<u32, Active>,
+    /// This domain's own mappings of others' grants.
+    pub maptrack: Vec<Option<MapTrack>>,
 }
 
 impl GrantTable {
@@ -35,8 +89,285 @@ impl GrantTable {
         GrantTable {
             frames: Vec::new(),
             pending_initial: true,
+            active: alloc::collections::BTreeMap::new(),
+            maptrack: Vec::new(),
         }
     }
+}
+
+/// Mappings of this domain's pages that other domains hold.
+/// How many of the domain's granted pages are mapped by others now.
+pub fn foreign_mappings(x: &XenDomain) -> usize {
+    x.foreign_maps.load(Ordering::Acquire)
+}
+
+/// The entry word of `gref` in `x`'s table.
+fn entry(
+    x: &XenDomain,
+    t: &GrantTable,
+    gref: u32,
+) -> Option<&'static core::sync::atomic::AtomicU64> {
+    let (pa, _) = *t.frames.get((gref / PER_FRAME) as usize)?;
+    x.pages.words(pa)?.get((gref % PER_FRAME) as usize)
+}
+
+/// Checks that `gref` of `granter` lets `mapper` in (for writing unless
+/// `readonly`) and returns the granted host page; pins it.
+fn pin(
+    granter: &XenDomain,
+    mapper: u16,
+    gref: u32,
+    readonly: bool,
+    resolve: &dyn Fn(u64) -> Option<u64>,
+) -> Result<u64, i16> {
+    let mut t = granter.grants.lock();
+    let e = entry(granter, &t, gref).ok_or(GNTST_BAD_GNTREF)?;
+    let w = e.load(Ordering::Acquire);
+    let (flags, domid, frame) = (w & 0xffff, (w >> 16) & 0xffff, w >> 32);
+    let mut mask = GTF_TYPE_MASK;
+    if !readonly {
+        mask |= GTF_READONLY;
+    }
+    if flags & mask != GTF_PERMIT_ACCESS || domid != u64::from(mapper) {
+        return Err(GNTST_GENERAL_ERROR);
+    }
+    let pa = resolve(frame).ok_or(GNTST_BAD_PAGE)?;
+    let a = t.active.entry(gref).or_default();
+    if readonly {
+        a.ro += 1;
+    } else {
+        a.rw += 1;
+    }
+    e.fetch_or(
+        if readonly {
+            GTF_READING
+        } else {
+            GTF_READING | GTF_WRITING
+        },
+        Ordering::AcqRel,
+    );
+    Ok(pa)
+}
+
+fn unpin(granter: &XenDomain, gref: u32, readonly: bool) {
+    let mut t = granter.grants.lock();
+    let Some(a) = t.active.get_mut(&gref) else {
+        return;
+    };
+    if readonly {
+        a.ro = a.ro.saturating_sub(1);
+    } else {
+        a.rw = a.rw.saturating_sub(1);
+    }
+    let (ro, rw) = (a.ro, a.rw);
+    if ro == 0 && rw == 0 {
+        t.active.remove(&gref);
+    }
+    if let Some(e) = entry(granter, &t, gref) {
+        if rw == 0 {
+            e.fetch_and(!GTF_WRITING, Ordering::AcqRel);
+        }
+        if ro == 0 && rw == 0 {
+            e.fetch_and(!GTF_READING, Ordering::AcqRel);
+        }
+    }
+}
+
+/// The granted page `frame` (a gfn of the granter) as a host page.
+fn granter_page(granter: &XenDomain) -> impl Fn(u64) -> Option<u64> + '_ {
+    move |gfn| (granter.resolve_gfn)(granter.domid, gfn)
+}
+
+fn map_one(c: &mut Call, b: &mut [u8; 32]) {
+    let (host_addr, flags, gref, dom) = (le64(b, 0), le32(b, 8), le32(b, 12), le16(b, 16));
+    let status: Result<u32, i16> = (|| {
+        if flags & (GNTMAP_DEVICE_MAP | GNTMAP_HOST_MAP) == 0 {
+            return Err(GNTST_BAD_GNTREF);
+        }
+        // Arm maps into stage 2 only: host_map, optionally read-only.
+        if flags & !GNTMAP_READONLY != GNTMAP_HOST_MAP {
+            return Err(GNTST_GENERAL_ERROR);
+        }
+        let readonly = flags & GNTMAP_READONLY != 0;
+        let granter = super::lookup(dom).ok_or(GNTST_BAD_DOMAIN)?;
+        let me = c.guest.domid();
+        let handle = {
+            let t = c.xen.grants.lock();
+            match t.maptrack.iter().position(|m| m.is_none()) {
+                Some(h) => h,
+                None if t.maptrack.len() < MAX_MAPTRACK => t.maptrack.len(),
+                None => return Err(GNTST_NO_DEVICE_SPACE),
+            }
+        };
+        let pa = pin(&granter, me, gref, readonly, &granter_page(&granter))?;
+        if !granter.pages.get_ref(pa) {
+            unpin(&granter, gref, readonly);
+            return Err(GNTST_BAD_PAGE);
+        }
+        let gfn = host_addr >> 12;
+        if c.guest.map_foreign(gfn, pa, readonly).is_err() {
+            granter.pages.put_ref(pa);
+            unpin(&granter, gref, readonly);
+            return Err(GNTST_GENERAL_ERROR);
+        }
+        granter.foreign_maps.fetch_add(1, Ordering::AcqRel);
+        let mut t = c.xen.grants.lock();
+        let m = Some(MapTrack {
+            granter,
+            gref,
+            gfn,
+            pa,
+            readonly,
+        });
+        if handle < t.maptrack.len() {
+            t.maptrack[handle] = m;
+        } else {
+            t.maptrack.push(m);
+        }
+        Ok(handle as u32)
+    })();
+    let (st, handle) = match status {
+        Ok(h) => (GNTST_OKAY, h),
+        Err(e) => (e, 0),
+    };
+    b[18..20].copy_from_slice(&st.to_le_bytes());
+    put32(b, 20, handle);
+    b[24..32].fill(0);
+}
+
+/// Drops mapping `m`: the mapper's stage 2 is the caller's business.
+fn release(m: MapTrack) {
+    m.granter.pages.put_ref(m.pa);
+    unpin(&m.granter, m.gref, m.readonly);
+    m.granter.foreign_maps.fetch_sub(1, Ordering::AcqRel);
+}
+
+fn unmap_one(c: &mut Call, b: &mut [u8; 24]) {
+    let (host_addr, handle) = (le64(b, 0), le32(b, 16) as usize);
+    let st: i16 = (|| {
+        let m = {
+            let mut t = c.xen.grants.lock();
+            let Some(slot) = t.maptrack.get_mut(handle) else {
+                return GNTST_BAD_HANDLE;
+            };
+            match slot {
+                Some(m) if host_addr == 0 || host_addr >> 12 == m.gfn => slot.take(),
+                Some(_) => return GNTST_GENERAL_ERROR,
+                None => return GNTST_BAD_HANDLE,
+            }
+        };
+        let Some(m) = m else { return GNTST_BAD_HANDLE };
+        let _ = c.guest.set_gfn(m.gfn, None);
+        release(m);
+        GNTST_OKAY
+    })();
+    b[20..22].copy_from_slice(&st.to_le_bytes());
+}
+
+/// The domain ends: its mappings of others' grants go (its stage 2 goes
+/// with it).
+pub(super) fn release_maptrack(x: &XenDomain) {
+    let maps: Vec<MapTrack> = x.grants.lock().maptrack.drain(..).flatten().collect();
+    for m in maps {
+        release(m);
+    }
+}
+
+/// A copy side's page and, for a grant, the pinned entry to unpin.
+type Side = (u64, Option<(Arc<XenDomain>, u32)>);
+
+/// One side of a copy: a grant ref of `domid`, or a gmfn of the caller.
+fn copy_side(
+    c: &mut Call,
+    u: u64,
+    domid: u16,
+    gref: bool,
+    write: bool,
+) -> Result<Side, i16> {
+    let me = c.guest.domid();
+    if gref {
+        let granter = if domid == super::abi::DOMID_SELF || domid == me {
+            super::lookup(me).ok_or(GNTST_BAD_DOMAIN)?
+        } else {
+            super::lookup(domid).ok_or(GNTST_BAD_DOMAIN)?
+        };
+        let gref = u32::try_from(u).map_err(|_| GNTST_BAD_GNTREF)?;
+        let pa = pin(&granter, me, gref, !write, &granter_page(&granter))?;
+        Ok((pa, Some((granter, gref))))
+    } else {
+        if !c.is_self(domid) {
+            return Err(GNTST_PERMISSION_DENIED);
+        }
+        c.guest
+            .gfn_to_page(u)
+            .map(|pa| (pa, None))
+            .ok_or(GNTST_BAD_PAGE)
+    }
+}
+
+fn copy_one(c: &mut Call, b: &mut [u8; 40]) {
+    let st: i16 = (|| {
+        let (len, flags) = (le16(b, 32), le16(b, 34));
+        let (soff, doff) = (le16(b, 10), le16(b, 26));
+        if u32::from(soff) + u32::from(len) > 4096 || u32::from(doff) + u32::from(len) > 4096 {
+            return GNTST_BAD_COPY_ARG;
+        }
+        let src = match copy_side(
+            c,
+            le64(b, 0),
+            le16(b, 8),
+            flags & GNTCOPY_SOURCE_GREF != 0,
+            false,
+        ) {
+            Ok(s) => s,
+            Err(e) => return e,
+        };
+        let dst = match copy_side(
+            c,
+            le64(b, 16),
+            le16(b, 24),
+            flags & GNTCOPY_DEST_GREF != 0,
+            true,
+        ) {
+            Ok(d) => d,
+            Err(e) => {
+                if let Some((g, r)) = src.1 {
+                    unpin(&g, r, true);
+                }
+                return e;
+            }
+        };
+        c.xen.pages.copy(
+            src.0 + u64::from(soff),
+            dst.0 + u64::from(doff),
+            len as usize,
+        );
+        if let Some((g, r)) = src.1 {
+            unpin(&g, r, true);
+        }
+        if let Some((g, r)) = dst.1 {
+            unpin(&g, r, false);
+        }
+        GNTST_OKAY
+    })();
+    b[36..38].copy_from_slice(&st.to_le_bytes());
+}
+
+/// Runs `count` entries of `N` bytes at `arg` through `f`, writing each
+/// back; `-EFAULT` on one it cannot read or write.
+fn batch<const N: usize>(
+    c: &mut Call,
+    arg: u64,
+    count: u32,
+    f: fn(&mut Call, &mut [u8; N]),
+) -> Result<i64, i64> {
+    for i in 0..u64::from(count) {
+        let at = arg.wrapping_add(N as u64 * i);
+        let mut b = c.read::<N>(at)?;
+        f(c, &mut b);
+        c.write(at, &b)?;
+    }
+    Ok(0)
 }
 
 /// Grows the table to at least `n` frames (at most [`MAX_FRAMES`]).
@@ -103,6 +434,9 @@ fn grant_table_op(c: &mut Call) -> i64 {
         return -EINVAL;
     }
     let r: Result<i64, i64> = (|| match cmd {
+        0 => batch::<32>(c, arg, count, map_one),
+        1 => batch::<24>(c, arg, count, unmap_one),
+        5 => batch::<40>(c, arg, count, copy_one),
         // setup_table {dom, nr_frames, OUT status, frame_list}
         2 => {
             if count != 1 {
@@ -215,8 +549,8 @@ fn grant_table_op(c: &mut Call) -> i64 {
             c.write(arg, &b)?;
             Ok(0)
         }
-        // map/unmap/transfer/copy/swap/cache_flush of other domains'
-        // grants, get_status_frames: not built yet.
+        // transfer, dump_table, unmap_and_replace, swap_grant_ref,
+        // cache_flush: not built yet.
         _ => Err(-ENOSYS),
     })();
     r.unwrap_or_else(|e| e)

@@ -23,7 +23,8 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use state::{Runstate, XenDomain, XenPages};
+pub use gnttab::foreign_mappings;
+pub use state::{lookup, register, unregister, Runstate, XenDomain, XenPages};
 
 /// What the arch layer must do after a hypercall returns to the guest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +55,9 @@ pub trait GuestAccess {
     /// Maps host page `pa` at guest frame `gfn` (`None`: unmaps it),
     /// replacing what was there; returns the host page that was mapped.
     fn set_gfn(&mut self, gfn: u64, pa: Option<u64>) -> Result<Option<u64>, i64>;
+    /// Maps another domain's granted page `pa` at `gfn` (read-only or
+    /// read-write), replacing what was there.
+    fn map_foreign(&mut self, gfn: u64, pa: u64, readonly: bool) -> Result<(), i64>;
     /// The highest guest frame of the domain's RAM banks.
     fn max_gpfn(&self) -> u64;
     /// Guest console output (`CONSOLEIO_write`), already filtered.

@@ -1,6 +1,7 @@
 //! A domain's Xen-ABI state: its shared-info page, where each vCPU's
 //! vcpu_info and runstate area live, event channels, grant-table frames.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -23,6 +24,14 @@ pub trait XenPages: Sync {
     /// or a RAM page of the domain (which stays the domain's until it is
     /// destroyed, after its XenDomain is dropped).
     fn words(&self, pa: u64) -> Option<&'static [AtomicU64; 512]>;
+    /// Takes a reference on a RAM page of some domain (a grant mapping),
+    /// so it is never freed while mapped; false if it cannot.
+    fn get_ref(&self, pa: u64) -> bool;
+    /// Drops a reference from [`Self::get_ref`].
+    fn put_ref(&self, pa: u64);
+    /// Copies `len` bytes between pages (host addresses with offsets; the
+    /// caller keeps each side inside its page).
+    fn copy(&self, src: u64, dst: u64, len: usize);
 }
 
 /// `vcpu_runstate_info.state`.
@@ -69,6 +78,42 @@ pub struct XenDomain {
     pub(super) console_line: Mutex<Vec<u8>>,
     /// `SCHEDOP_watchdog` timers: deadline in ns of system time (0: free).
     pub(super) watchdogs: Mutex<[u64; NR_WATCHDOGS]>,
+    /// Injects the event upcall of (domain, vCPU) and wakes it: how an
+    /// event from another domain reaches this one (the arch layer's).
+    pub(super) raise: fn(u16, usize),
+    /// The host page behind a guest frame of domain `domid` (for grants
+    /// other domains map or copy), if it is that domain's RAM.
+    pub(super) resolve_gfn: fn(u16, u64) -> Option<u64>,
+    /// Mappings of this domain's granted pages held by others.
+    pub(super) foreign_maps: core::sync::atomic::AtomicUsize,
+}
+
+/// Live domains with the Xen ABI, for events and grants between them.
+static LIVE: Mutex<Vec<Arc<XenDomain>>> = Mutex::new(Vec::new());
+
+/// Makes a domain's Xen state reachable from other domains.
+pub fn register(x: Arc<XenDomain>) {
+    LIVE.lock().push(x);
+}
+
+/// The Xen state of domain `domid`, if it is live and has the ABI.
+pub fn lookup(domid: u16) -> Option<Arc<XenDomain>> {
+    LIVE.lock().iter().find(|x| x.domid == domid).cloned()
+}
+
+/// The domain is being destroyed: its channels are closed (peers in other
+/// domains wait unbound again, as in Xen's `evtchn_destroy`) and it is no
+/// longer reachable. Its pages go when the last reference does.
+pub fn unregister(domid: u16) {
+    let x = {
+        let mut live = LIVE.lock();
+        let i = live.iter().position(|x| x.domid == domid);
+        i.map(|i| live.remove(i))
+    };
+    if let Some(x) = x {
+        super::evtchn::close_all(&x);
+        super::gnttab::release_maptrack(&x);
+    }
 }
 
 /// Xen's `NR_DOMAIN_WATCHDOG_TIMERS`.
@@ -82,6 +127,8 @@ impl XenDomain {
         nr_vcpus: usize,
         max_pages: u64,
         pages: &'static dyn XenPages,
+        raise: fn(u16, usize),
+        resolve_gfn: fn(u16, u64) -> Option<u64>,
     ) -> Option<XenDomain> {
         let shared_info = pages.alloc()?;
         // Xen writes the (zero) wallclock at creation: wc_version ends even.
@@ -118,6 +165,9 @@ impl XenDomain {
             shutdown_code: AtomicU32::new(u32::MAX),
             console_line: Mutex::new(Vec::new()),
             watchdogs: Mutex::new([0; NR_WATCHDOGS]),
+            raise,
+            resolve_gfn,
+            foreign_maps: core::sync::atomic::AtomicUsize::new(0),
         })
     }
 

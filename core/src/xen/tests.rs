@@ -15,22 +15,25 @@ use spin::Mutex;
 const VA: u64 = 0x4000_0000;
 const VA_SIZE: usize = 64 * 1024;
 
+/// Every fake host page of every test: one address space, as the frame
+/// allocator is one.
+static WORDS: Mutex<BTreeMap<u64, &'static [AtomicU64; 512]>> = Mutex::new(BTreeMap::new());
+static NEXT_PA: Mutex<u64> = Mutex::new(0x8000_0000);
+
 struct FakePages {
-    pages: Mutex<BTreeMap<u64, &'static [AtomicU64; 512]>>,
-    next: Mutex<u64>,
+    pages: &'static Mutex<BTreeMap<u64, &'static [AtomicU64; 512]>>,
     freed: Mutex<Vec<u64>>,
 }
 
 impl FakePages {
     fn leak() -> &'static FakePages {
         Box::leak(Box::new(FakePages {
-            pages: Mutex::new(BTreeMap::new()),
-            next: Mutex::new(0x8000_0000),
+            pages: &WORDS,
             freed: Mutex::new(Vec::new()),
         }))
     }
     fn new_page(&self) -> u64 {
-        let mut n = self.next.lock();
+        let mut n = NEXT_PA.lock();
         let pa = *n;
         *n += 4096;
         let words: &'static [AtomicU64; 512] =
@@ -41,6 +44,29 @@ impl FakePages {
 }
 
 impl XenPages for FakePages {
+    fn get_ref(&self, pa: u64) -> bool {
+        let ok = self.pages.lock().contains_key(&(pa & !0xfff));
+        if ok {
+            *REFS.lock().entry(pa).or_insert(0) += 1;
+        }
+        ok
+    }
+    fn put_ref(&self, pa: u64) {
+        *REFS.lock().get_mut(&pa).expect("a reference was taken") -= 1;
+    }
+    fn copy(&self, src: u64, dst: u64, len: usize) {
+        let byte = |pa: u64| {
+            let w = self.pages.lock()[&(pa & !0xfff)];
+            (w, ((pa & 0xfff) / 8) as usize, ((pa & 7) * 8) as u32)
+        };
+        for i in 0..len as u64 {
+            let (sw, si, ss) = byte(src + i);
+            let v = (sw[si].load(Ordering::Relaxed) >> ss) & 0xff;
+            let (dw, di, ds) = byte(dst + i);
+            let old = dw[di].load(Ordering::Relaxed);
+            dw[di].store((old & !(0xff << ds)) | (v << ds), Ordering::Relaxed);
+        }
+    }
     fn alloc(&self) -> Option<u64> {
         Some(self.new_page())
     }
@@ -127,6 +153,10 @@ impl GuestAccess for Fake {
             None => self.mapped.remove(&gfn),
         })
     }
+    fn map_foreign(&mut self, gfn: u64, pa: u64, _readonly: bool) -> Result<(), i64> {
+        self.mapped.insert(gfn, pa);
+        Ok(())
+    }
     fn max_gpfn(&self) -> u64 {
         *self.ram.keys().last().unwrap()
     }
@@ -174,10 +204,36 @@ impl GuestAccess for Fake {
     }
 }
 
+/// Frame references taken by grant mappings, per host page.
+static REFS: Mutex<BTreeMap<u64, u32>> = Mutex::new(BTreeMap::new());
+
+/// RAM of the fake domains of a test: (domid, gfn) -> host page.
+static RAM: Mutex<BTreeMap<(u16, u64), u64>> = Mutex::new(BTreeMap::new());
+
+fn resolve(domid: u16, gfn: u64) -> Option<u64> {
+    RAM.lock().get(&(domid, gfn)).copied()
+}
+
+/// Upcalls raised in other domains: (domain, vCPU).
+static RAISED: Mutex<Vec<(u16, usize)>> = Mutex::new(Vec::new());
+
+fn raise(domid: u16, vcpu: usize) {
+    RAISED.lock().push((domid, vcpu));
+}
+
 fn setup(vcpus: usize) -> (Fake, XenDomain) {
+    setup_as(1, vcpus)
+}
+
+fn setup_as(domid: u16, vcpus: usize) -> (Fake, XenDomain) {
     let pages = FakePages::leak();
-    let xen = XenDomain::new(1, vcpus, 16, pages).unwrap();
-    (Fake::new(pages), xen)
+    let xen = XenDomain::new(domid, vcpus, 16, pages, raise, resolve).unwrap();
+    let mut f = Fake::new(pages);
+    f.domid = domid;
+    for (&gfn, &pa) in &f.ram {
+        RAM.lock().insert((domid, gfn), pa);
+    }
+    (f, xen)
 }
 
 fn call(f: &mut Fake, x: &XenDomain, nr: u64, args: &[u64]) -> (i64, Action) {
@@ -694,7 +750,7 @@ fn grant_table_vm_assist_hvm_and_physdev() {
 #[test]
 fn dropping_the_state_gives_its_pages_back() {
     let pages = FakePages::leak();
-    let x = XenDomain::new(1, 1, 16, pages).unwrap();
+    let x = XenDomain::new(1, 1, 16, pages, raise, resolve).unwrap();
     let mut f = Fake::new(pages);
     let shared = x.shared_info_page();
     let mut b = [0u8; 24];
@@ -708,4 +764,192 @@ fn dropping_the_state_gives_its_pages_back() {
     let freed = pages.freed.lock();
     assert!(freed.contains(&shared));
     assert_eq!(freed.len(), 4, "shared_info and grant frames 0, 1, 2");
+}
+
+#[test]
+fn interdomain_channels_connect_two_domains_and_survive_one_ending() {
+    // Domain ids only this test uses: the registry is global.
+    let (mut fa, xa) = setup_as(201, 1);
+    let (mut fb, xb) = setup_as(202, 1);
+    let (xa, xb) = (alloc::sync::Arc::new(xa), alloc::sync::Arc::new(xb));
+    register(xa.clone());
+    register(xb.clone());
+    // b waits for a on an unbound port.
+    let mut b = [0u8; 8];
+    b[0..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
+    b[2..4].copy_from_slice(&201u16.to_le_bytes());
+    let (rc, out) = evop(&mut fb, &xb, 6, &b);
+    let pb = le32(&out, 4);
+    assert_eq!(rc, 0);
+    // a binds to it: both ends interdomain, a's end raised at once.
+    let mut bi = [0u8; 12];
+    bi[0..2].copy_from_slice(&202u16.to_le_bytes());
+    bi[4..8].copy_from_slice(&pb.to_le_bytes());
+    let (rc, out) = evop(&mut fa, &xa, 0, &bi);
+    let pa = le32(&out, 8);
+    assert_eq!(rc, 0);
+    assert_eq!(status(&mut fa, &xa, pa), (0, 2, 0, 202));
+    assert_eq!(status(&mut fb, &xb, pb), (0, 2, 0, 201));
+    assert!(xa.upcall_pending(0));
+    // A second bind to the same port, a port not waiting for us, a
+    // domain that does not exist.
+    assert_eq!(evop(&mut fa, &xa, 0, &bi).0, -EINVAL);
+    bi[4..8].copy_from_slice(&60u32.to_le_bytes());
+    assert_eq!(evop(&mut fa, &xa, 0, &bi).0, -EINVAL);
+    bi[0..2].copy_from_slice(&299u16.to_le_bytes());
+    assert_eq!(evop(&mut fa, &xa, 0, &bi).0, -ESRCH);
+    // a sends: b's port is pending and b's vCPU 0 is raised.
+    RAISED.lock().retain(|r| r.0 != 202);
+    assert_eq!(evop(&mut fa, &xa, 4, &words(&[pa])).0, 0);
+    let pend = xb.evtchn_word(false, 0).unwrap().load(Ordering::Relaxed);
+    assert_ne!(pend & (1 << pb), 0);
+    assert!(RAISED.lock().contains(&(202, 0)));
+    // b sends back.
+    let before = xa.evtchn_word(false, 0).unwrap().load(Ordering::Relaxed);
+    xa.evtchn_word(false, 0)
+        .unwrap()
+        .store(before & !(1 << pa), Ordering::Relaxed);
+    assert_eq!(evop(&mut fb, &xb, 4, &words(&[pb])).0, 0);
+    assert_ne!(
+        xa.evtchn_word(false, 0).unwrap().load(Ordering::Relaxed) & (1 << pa),
+        0
+    );
+    // b closes its end: a's end waits for b again.
+    assert_eq!(evop(&mut fb, &xb, 3, &words(&[pb])).0, 0);
+    assert_eq!(status(&mut fa, &xa, pa), (0, 1, 0, 202));
+    // Rebind, then b ends: a's end is unbound again and sends are dropped.
+    let mut b2 = [0u8; 8];
+    b2[0..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
+    b2[2..4].copy_from_slice(&201u16.to_le_bytes());
+    let (_, out) = evop(&mut fb, &xb, 6, &b2);
+    let pb2 = le32(&out, 4);
+    let mut bi = [0u8; 12];
+    bi[0..2].copy_from_slice(&202u16.to_le_bytes());
+    bi[4..8].copy_from_slice(&pb2.to_le_bytes());
+    let (rc, out) = evop(&mut fa, &xa, 0, &bi);
+    let pa2 = le32(&out, 8);
+    assert_eq!(rc, 0);
+    unregister(202);
+    assert_eq!(status(&mut fa, &xa, pa2), (0, 1, 0, 202));
+    assert_eq!(evop(&mut fa, &xa, 4, &words(&[pa2])).0, 0);
+    assert!(lookup(202).is_none());
+    unregister(201);
+}
+
+#[test]
+fn grants_map_unmap_and_copy_between_domains() {
+    let (mut fa, xa) = setup_as(211, 1);
+    let (mut fb, xb) = setup_as(212, 1);
+    let (xa, xb) = (alloc::sync::Arc::new(xa), alloc::sync::Arc::new(xb));
+    register(xa.clone());
+    register(xb.clone());
+    // a maps its grant frame 0 and grants b ref 5: its page at gfn g
+    // (read-write) and ref 6 read-only.
+    let mut atp = [0u8; 24];
+    atp[0..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
+    atp[4..8].copy_from_slice(&1u32.to_le_bytes());
+    atp[16..24].copy_from_slice(&0x38000u64.to_le_bytes());
+    fa.put(BUF, &atp);
+    assert_eq!(r(&mut fa, &xa, nr::MEMORY_OP, &[7, BUF]), 0);
+    let frame = fa.mapped[&0x38000];
+    let table = xa.pages.words(frame).unwrap();
+    let g = VA / 4096 + 7;
+    let page = fa.ram[&g];
+    xa.pages.words(page).unwrap()[0].store(0x1122_3344_5566_7788, Ordering::Relaxed);
+    let grant = |flags: u64, dom: u16, gfn: u64| flags | (u64::from(dom) << 16) | (gfn << 32);
+    table[5].store(grant(1, 212, g), Ordering::Relaxed);
+    table[6].store(grant(1 | 4, 212, g), Ordering::Relaxed);
+    table[7].store(grant(1, 299, g), Ordering::Relaxed);
+
+    let map = |f: &mut Fake, x: &XenDomain, host: u64, flags: u32, gref: u32, dom: u16| {
+        let mut b = [0u8; 32];
+        b[0..8].copy_from_slice(&host.to_le_bytes());
+        b[8..12].copy_from_slice(&flags.to_le_bytes());
+        b[12..16].copy_from_slice(&gref.to_le_bytes());
+        b[16..18].copy_from_slice(&dom.to_le_bytes());
+        f.put(BUF, &b);
+        assert_eq!(r(f, x, nr::GRANT_TABLE_OP, &[0, BUF, 1]), 0);
+        let out = f.get(BUF, 32);
+        (le16(&out, 18) as i16, le32(&out, 20))
+    };
+    let unmap = |f: &mut Fake, x: &XenDomain, host: u64, handle: u32| {
+        let mut b = [0u8; 24];
+        b[0..8].copy_from_slice(&host.to_le_bytes());
+        b[16..20].copy_from_slice(&handle.to_le_bytes());
+        f.put(BUF, &b);
+        assert_eq!(r(f, x, nr::GRANT_TABLE_OP, &[1, BUF, 1]), 0);
+        le16(&f.get(BUF, 24), 20) as i16
+    };
+    let host = 0x7000_0000u64;
+    // b maps ref 5 read-write: the page is pinned and referenced.
+    let (st, h) = map(&mut fb, &xb, host, 2, 5, 211);
+    assert_eq!(st, 0);
+    assert_eq!(fb.mapped[&(host >> 12)], page);
+    assert_eq!(REFS.lock()[&page], 1);
+    assert_eq!(
+        table[5].load(Ordering::Relaxed) & 0x18,
+        0x18,
+        "GTF_reading|GTF_writing"
+    );
+    assert_eq!(foreign_mappings(&xa), 1);
+    // Refused: a read-only grant mapped for writing, a grant for another
+    // domain, a ref beyond the table, an unknown domain, bad flags.
+    assert_eq!(map(&mut fb, &xb, host + 0x1000, 2, 6, 211).0, -1);
+    assert_eq!(map(&mut fb, &xb, host + 0x1000, 2 | 4, 6, 211).0, 0);
+    assert_eq!(map(&mut fb, &xb, host + 0x2000, 2, 7, 211).0, -1);
+    assert_eq!(map(&mut fb, &xb, host + 0x2000, 2, 512, 211).0, -3);
+    assert_eq!(map(&mut fb, &xb, host + 0x2000, 2, 5, 299).0, -2);
+    assert_eq!(map(&mut fb, &xb, host + 0x2000, 0, 5, 211).0, -3);
+    assert_eq!(map(&mut fb, &xb, host + 0x2000, 2 | 16, 5, 211).0, -1);
+    // Unmap: a wrong address, then right; twice is a bad handle; a's
+    // handle space is its own.
+    assert_eq!(unmap(&mut fa, &xa, host, h), -4);
+    assert_eq!(unmap(&mut fb, &xb, host + 0x5000, h), -1);
+    assert_eq!(unmap(&mut fb, &xb, host, h), 0);
+    assert_eq!(unmap(&mut fb, &xb, host, h), -4);
+    assert_eq!(REFS.lock()[&page], 1, "ref 6 maps the same page");
+    assert_eq!(table[5].load(Ordering::Relaxed) & 0x18, 0);
+    assert_eq!(foreign_mappings(&xa), 1, "the read-only one is left");
+    // copy from a's ref 6 (read-only is enough) into b's own page.
+    let dst_gfn = VA / 4096 + 9;
+    let mut cp = [0u8; 40];
+    cp[0..8].copy_from_slice(&6u64.to_le_bytes());
+    cp[8..10].copy_from_slice(&211u16.to_le_bytes());
+    cp[16..24].copy_from_slice(&dst_gfn.to_le_bytes());
+    cp[24..26].copy_from_slice(&DOMID_SELF.to_le_bytes());
+    cp[26..28].copy_from_slice(&16u16.to_le_bytes());
+    cp[32..34].copy_from_slice(&8u16.to_le_bytes());
+    cp[34..36].copy_from_slice(&1u16.to_le_bytes());
+    fb.put(BUF, &cp);
+    assert_eq!(r(&mut fb, &xb, nr::GRANT_TABLE_OP, &[5, BUF, 1]), 0);
+    assert_eq!(le16(&fb.get(BUF, 40), 36), 0);
+    let dst = xb.pages.words(fb.ram[&dst_gfn]).unwrap();
+    assert_eq!(dst[2].load(Ordering::Relaxed), 0x1122_3344_5566_7788);
+    // Writing into a read-only grant, past the page end, into another
+    // domain's gmfn: refused.
+    cp[34..36].copy_from_slice(&2u16.to_le_bytes());
+    cp[16..24].copy_from_slice(&6u64.to_le_bytes());
+    cp[24..26].copy_from_slice(&211u16.to_le_bytes());
+    cp[0..8].copy_from_slice(&dst_gfn.to_le_bytes());
+    cp[8..10].copy_from_slice(&DOMID_SELF.to_le_bytes());
+    fb.put(BUF, &cp);
+    r(&mut fb, &xb, nr::GRANT_TABLE_OP, &[5, BUF, 1]);
+    assert_eq!(le16(&fb.get(BUF, 40), 36) as i16, -1);
+    cp[32..34].copy_from_slice(&4090u16.to_le_bytes());
+    fb.put(BUF, &cp);
+    r(&mut fb, &xb, nr::GRANT_TABLE_OP, &[5, BUF, 1]);
+    assert_eq!(le16(&fb.get(BUF, 40), 36) as i16, -10);
+    cp[32..34].copy_from_slice(&8u16.to_le_bytes());
+    cp[34..36].copy_from_slice(&0u16.to_le_bytes());
+    cp[24..26].copy_from_slice(&211u16.to_le_bytes());
+    fb.put(BUF, &cp);
+    r(&mut fb, &xb, nr::GRANT_TABLE_OP, &[5, BUF, 1]);
+    assert_eq!(le16(&fb.get(BUF, 40), 36) as i16, -8);
+    // b ends: its remaining mapping of a's page goes with it.
+    unregister(212);
+    assert_eq!(foreign_mappings(&xa), 0);
+    assert_eq!(REFS.lock()[&page], 0);
+    assert_eq!(table[6].load(Ordering::Relaxed) & 0x18, 0);
+    assert_eq!(r(&mut fb, &xb, nr::GRANT_TABLE_OP, &[1, 0x10, 1]), -EFAULT);
+    unregister(211);
 }

@@ -81,8 +81,9 @@ pub struct Guest {
     loaded: Mutex<(usize, bool)>,
     /// Serialises CPU_ON (and reads of the power states).
     power: Mutex<()>,
-    /// Xen ABI state (`xen,enhanced`).
-    pub xen: Option<XenDomain>,
+    /// Xen ABI state (`xen,enhanced`), shared with core's registry of
+    /// live Xen domains (events and grants between domains).
+    pub xen: Option<Arc<XenDomain>>,
     /// RAM pages taken out of the map by the balloon (still the domain's,
     /// freed with it), and pages claimed back by increase_reservation.
     pub ballooned: Mutex<Vec<u64>>,
@@ -91,6 +92,8 @@ pub struct Guest {
     pub console_prefix: String,
     /// Console input for `CONSOLEIO_read` (a domain without vpl011).
     pub rx: Arc<XenConsoleRx>,
+    /// Ended, but other domains still map pages it granted.
+    zombie: AtomicBool,
 }
 
 /// Console input queued for `CONSOLEIO_read`.
@@ -123,6 +126,8 @@ static STARTED: AtomicBool = AtomicBool::new(false);
 /// go of them (a pCPU still counts its unit as current until it schedules).
 static PENDING_DESTROY: Mutex<Vec<Arc<Guest>>> = Mutex::new(Vec::new());
 static ENDED: AtomicUsize = AtomicUsize::new(0);
+/// Domains whose granted pages other domains still map.
+static ZOMBIES: Mutex<Vec<Arc<Guest>>> = Mutex::new(Vec::new());
 
 impl Guest {
     /// A guest with `nr_vcpus` vCPUs; vCPU 0 starts at `entry` with x0 =
@@ -178,12 +183,13 @@ impl Guest {
             claimed: Mutex::new(Vec::new()),
             console_prefix,
             rx: XenConsoleRx::new(),
+            zombie: AtomicBool::new(false),
         }
     }
 
     /// The same guest with the Xen ABI (and its console input queue).
     pub fn with_xen(mut self, xen: XenDomain, rx: Arc<XenConsoleRx>) -> Guest {
-        self.xen = Some(xen);
+        self.xen = Some(Arc::new(xen));
         self.rx = rx;
         self
     }
@@ -191,6 +197,15 @@ impl Guest {
     /// Whether `ipa` is inside one of the domain's RAM banks.
     pub fn is_ram_ipa(&self, ipa: u64) -> bool {
         self.ram.iter().any(|&(b, s)| ipa >= b && ipa - b < s)
+    }
+
+    /// The host page behind guest frame `gfn`, if it is RAM the domain
+    /// owns (not a shared_info or grant frame, not a foreign page).
+    pub fn gfn_to_page(&self, gfn: u64) -> Option<u64> {
+        let ipa = gfn.checked_mul(4096)?;
+        self.is_ram_ipa(ipa).then_some(())?;
+        let pa = self.p2m.translate(ipa)?;
+        self.owns_ram_page(pa).then_some(pa & !0xfff)
     }
 
     /// Whether host page `pa` is RAM the domain owns.
@@ -247,6 +262,9 @@ impl Guest {
 /// Registers a built guest; its vCPU 0 becomes runnable.
 pub fn publish(g: Guest) {
     let g = Arc::new(g);
+    if let Some(x) = &g.xen {
+        tessera_core::xen::register(x.clone());
+    }
     g.dom.set_running();
     GUESTS.lock().push(g.clone());
     STARTED.store(true, Ordering::Release);
@@ -458,6 +476,22 @@ fn check_watchdogs() -> Option<u64> {
         end_domain(&g, ShutdownReason::Crash, "SCHEDOP_watchdog expired");
     }
     next
+}
+
+/// The host page behind guest frame `gfn` of domain `domid` (a grant of
+/// that domain), if it is its RAM.
+pub fn gfn_to_page_of(domid: u16, gfn: u64) -> Option<u64> {
+    let g = GUESTS.lock().iter().find(|g| g.dom.id == domid).cloned()?;
+    g.gfn_to_page(gfn)
+}
+
+/// Raises the event upcall of vCPU `vcpu` of domain `domid` (an event
+/// from another domain).
+pub fn raise_upcall_of(domid: u16, vcpu: usize) {
+    let g = GUESTS.lock().iter().find(|g| g.dom.id == domid).cloned();
+    if let Some(g) = g {
+        g.raise_upcall(vcpu);
+    }
 }
 
 /// The scheduling loop of one pCPU. Never returns.
@@ -1103,6 +1137,9 @@ fn stop(g: Arc<Guest>) {
 fn reap() -> bool {
     let queued = core::mem::take(&mut *PENDING_DESTROY.lock());
     let mut any = false;
+    for g in core::mem::take(&mut *ZOMBIES.lock()) {
+        destroy(g);
+    }
     for g in queued {
         match sched::get().map(|core| core.remove_domain(g.dom.id)) {
             Some(Ok(cpus)) => {
@@ -1126,6 +1163,23 @@ fn destroy(g: Arc<Guest>) {
     let id = g.dom.id;
     let name: String = g.dom.name.clone();
     let pages = g.dom.ram_pages();
+    // Peers in other domains see its channels close; its own grant
+    // mappings go.
+    tessera_core::xen::unregister(id);
+    // Pages it granted that others still map must outlive it: it stays
+    // dying until the last mapping goes (as in Xen).
+    if let Some(x) = &g.xen {
+        let n = tessera_core::xen::foreign_mappings(x);
+        if n > 0 {
+            if !g.zombie.swap(true, Ordering::AcqRel) {
+                tessera_core::info!(
+                    "d{id} ({name}) stays dying: {n} grant mappings of its pages remain"
+                );
+            }
+            ZOMBIES.lock().push(g);
+            return;
+        }
+    }
     g.dom.release_memory();
     g.dom.finish();
     let last = {

@@ -126,6 +126,19 @@ impl P2m {
     /// vCPUs of the domain that touch the page meanwhile take a stage-2
     /// fault, which the abort path retries once the update is done.
     pub fn set_page(&self, ipa: u64, pa: Option<u64>) -> Result<Option<u64>, P2mError> {
+        self.set_page_attrs(ipa, pa, false)
+    }
+
+    /// [`Self::set_page`], read-only for the guest when `readonly` (a
+    /// read-only grant mapping).
+    pub fn set_page_attrs(
+        &self,
+        ipa: u64,
+        pa: Option<u64>,
+        readonly: bool,
+    ) -> Result<Option<u64>, P2mError> {
+        // S2AP: 0b11 read-write, 0b01 read-only.
+        let attrs = if readonly { S2_RAM & !(1 << 7) } else { S2_RAM };
         if ipa % 4096 != 0 || ipa >= 1 << IPA_BITS {
             return Err(P2mError::Map(MapError::Misaligned {
                 va: ipa,
@@ -141,7 +154,7 @@ impl P2m {
             root,
             1,
             ipa,
-            pa.map(|p| (p, S2_RAM)),
+            pa.map(|p| (p, attrs)),
             &mut || {
                 super::sysreg::dsb_ishst();
                 super::vcpu::flush_vmid(vttbr);

@@ -46,6 +46,28 @@ impl XenPages for ArmXenPages {
         }
     }
 
+    fn get_ref(&self, pa: u64) -> bool {
+        FRAMES.get_ref(pa / 4096).is_ok()
+    }
+
+    fn put_ref(&self, pa: u64) {
+        if let Err(e) = FRAMES.put_ref(pa / 4096) {
+            tessera_core::error!("xen: grant reference of {pa:#x}: {e}");
+        }
+    }
+
+    fn copy(&self, src: u64, dst: u64, len: usize) {
+        let (Some(s), Some(d)) = (mmu::ram_va(src), mmu::ram_va(dst)) else {
+            return;
+        };
+        // SAFETY: both ranges lie inside one page of RAM each (the grant
+        // code checks offset + length against the page), reached through
+        // the direct map; the pages are pinned by the caller. They may be
+        // the same page: `copy` allows overlap.
+        unsafe { core::ptr::copy(s as *const u8, d as *mut u8, len) };
+        sysreg::clean_dcache(d as usize, len);
+    }
+
     fn words(&self, pa: u64) -> Option<&'static [AtomicU64; 512]> {
         if pa % 4096 != 0 {
             return None;
@@ -135,12 +157,7 @@ impl GuestAccess for Caller<'_> {
     }
 
     fn gfn_to_page(&self, gfn: u64) -> Option<u64> {
-        let ipa = gfn.checked_mul(4096)?;
-        // Only RAM banks count: shared_info or grant frames mapped over a
-        // RAM frame are not the domain's pages.
-        self.g.is_ram_ipa(ipa).then_some(())?;
-        let pa = self.g.p2m.translate(ipa)?;
-        self.g.owns_ram_page(pa).then_some(pa & !0xfff)
+        self.g.gfn_to_page(gfn)
     }
 
     fn set_gfn(&mut self, gfn: u64, pa: Option<u64>) -> Result<Option<u64>, i64> {
@@ -154,6 +171,18 @@ impl GuestAccess for Caller<'_> {
         self.g
             .p2m
             .set_page(ipa, pa)
+            .map_err(|_| -xen::errno::ENOMEM)
+    }
+
+    fn map_foreign(&mut self, gfn: u64, pa: u64, readonly: bool) -> Result<(), i64> {
+        let ipa = gfn.checked_mul(4096).ok_or(-xen::errno::EINVAL)?;
+        if !self.g.may_remap(ipa) {
+            return Err(-xen::errno::EINVAL);
+        }
+        self.g
+            .p2m
+            .set_page_attrs(ipa, Some(pa), readonly)
+            .map(|_| ())
             .map_err(|_| -xen::errno::ENOMEM)
     }
 
@@ -242,7 +271,7 @@ pub fn hypercall(g: &Arc<Guest>, v: &Arc<Vcpu>, c: &mut VcpuContext) -> Action {
     let args = [c.x[0], c.x[1], c.x[2], c.x[3], c.x[4]];
     let nr = c.x[16];
     let mut caller = Caller { g, v };
-    let (r, action) = xen::dispatch(&mut caller, g.xen.as_ref(), nr, args);
+    let (r, action) = xen::dispatch(&mut caller, g.xen.as_deref(), nr, args);
     c.x[0] = r as u64;
     action
 }
@@ -264,5 +293,12 @@ pub const EVTCHN_PPI: u32 = abi::GUEST_EVTCHN_PPI;
 
 /// Creates the Xen state of a domain with `xen,enhanced`.
 pub fn domain_state(domid: u16, nr_vcpus: usize, max_pages: u64) -> Option<XenDomain> {
-    XenDomain::new(domid, nr_vcpus, max_pages, &PAGES)
+    XenDomain::new(
+        domid,
+        nr_vcpus,
+        max_pages,
+        &PAGES,
+        super::guest::raise_upcall_of,
+        super::guest::gfn_to_page_of,
+    )
 }
