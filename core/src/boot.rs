@@ -393,8 +393,17 @@ fn start_domains(hal: &'static dyn Hal, fdt: &Fdt) -> Result<(), BootError> {
     };
     let sched = crate::sched::init(config::NR_CPUS, &layout).map_err(BootError::Sched)?;
     FREE_BEFORE_DOMAINS.store(FRAMES.free_pages(), Ordering::Relaxed);
+    // Static event channels must pair up before anything is built.
+    let evtchn_pairs = match crate::dom0less::static_evtchn_pairs(&specs) {
+        Ok(p) => p,
+        Err(e) => {
+            error!("dom0less: {e}; no domain is started");
+            return Ok(());
+        }
+    };
     let mut started = 0;
-    for spec in &specs {
+    let mut ids: alloc::vec::Vec<Option<u16>> = alloc::vec![None; specs.len()];
+    for (i, spec) in specs.iter().enumerate() {
         let pool = match spec.sched.cpupool {
             None => 0,
             Some(ph) => match layout.pool_of_phandle(fdt, ph) {
@@ -417,6 +426,7 @@ fn start_domains(hal: &'static dyn Hal, fdt: &Fdt) -> Result<(), BootError> {
         match hal.build_domain(fdt, spec, pool) {
             Ok(id) => {
                 started += 1;
+                ids[i] = Some(id);
                 info!(
                     "d{id} ({}): {} vCPUs, {} MiB{}, Pool-{pool}",
                     spec.name,
@@ -431,6 +441,20 @@ fn start_domains(hal: &'static dyn Hal, fdt: &Fdt) -> Result<(), BootError> {
     if started == 0 {
         info!("No domains to run");
         return Ok(());
+    }
+    for ((a, pa), (b, pb)) in evtchn_pairs {
+        let (na, nb) = (&specs[a].name, &specs[b].name);
+        let r = match (ids[a], ids[b]) {
+            (Some(da), Some(db)) => crate::xen::bind_static(da, pa, db, pb)
+                .map(|()| info!("static event channel: d{da} port {pa} <-> d{db} port {pb}")),
+            _ => Err("a domain of the pair was not started"),
+        };
+        if let Err(e) = r {
+            error!("static event channel {na} port {pa} <-> {nb} port {pb}: {e}");
+        }
+    }
+    for id in ids.into_iter().flatten() {
+        hal.start_domain(id);
     }
     DOMAINS_RUNNING.store(true, Ordering::Release);
     hal.run_cpu()

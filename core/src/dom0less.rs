@@ -61,10 +61,14 @@ const REFUSED_PROPERTIES: &[(&str, &str)] = &[
 
 /// Sub-node (and `/chosen` child) compatibles refused, with the feature.
 const REFUSED_NODES: &[(&str, &str)] = &[
-    ("xen,evtchn-v1", "static event channels"),
-    ("xen,evtchn", "static event channels"),
+    // Xen's code reads only "xen,evtchn-v1" (its prose says "xen,evtchn").
+    ("xen,evtchn", "static event channels (the compatible is \"xen,evtchn-v1\")"),
     ("xen,domain-shared-memory-v1", "static shared memory"),
 ];
+
+/// `/chosen` children refused, with the feature: dom0's own static event
+/// channels (there is no dom0).
+const REFUSED_CHOSEN_NODES: &[(&str, &str)] = &[("xen,evtchn-v1", "static event channels of dom0 (there is no dom0)")];
 
 /// `/chosen` properties refused, with the feature.
 const REFUSED_CHOSEN_PROPERTIES: &[(&str, &str)] = &[("xen,static-heap", "static heap")];
@@ -133,6 +137,110 @@ pub struct DomainSpec {
     pub device_tree: Option<BootModule>,
     /// Pool and scheduling parameters.
     pub sched: DomainSched,
+    /// `xen,evtchn-v1` sub-nodes: static event channels.
+    pub static_evtchns: Vec<StaticEvtchn>,
+}
+
+/// A static event channel end (`xen,evtchn-v1` sub-node of a domain):
+/// `xen,evtchn = <local-port &peer-node>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticEvtchn {
+    /// The sub-node's name, for messages.
+    pub node: String,
+    /// Its own phandle (the peer names it).
+    pub phandle: Option<u32>,
+    /// Local port, 1..=1023.
+    pub port: u32,
+    /// Phandle of the other end's node.
+    pub peer: u32,
+}
+
+/// Highest port a dom0less domain has (Xen's `max_evtchn_port` for them).
+pub const MAX_EVTCHN_PORT: u32 = 1023;
+
+/// A checked pair of static event channel ends: (domain index in the
+/// specs, port) each.
+pub type EvtchnPair = ((usize, u32), (usize, u32));
+
+/// Pairs every static event channel end with its peer (Xen's
+/// `alloc_static_evtchn`): each end must name a node that names it back,
+/// in a domain with `xen,enhanced`, with a port used once per domain.
+pub fn static_evtchn_pairs(specs: &[DomainSpec]) -> Result<Vec<EvtchnPair>, Dom0lessError> {
+    let bad = |d: &DomainSpec, e: &StaticEvtchn, why: &'static str| Dom0lessError::BadValue {
+        domain: d.name.clone(),
+        property: alloc::format!("{}/xen,evtchn", e.node),
+        why,
+    };
+    let mut pairs = Vec::new();
+    for (i, d) in specs.iter().enumerate() {
+        for e in &d.static_evtchns {
+            if d.enhanced == Enhanced::Disabled {
+                return Err(bad(d, e, "needs xen,enhanced on the domain"));
+            }
+            if d.static_evtchns.iter().filter(|o| o.port == e.port).count() > 1 {
+                return Err(bad(d, e, "uses a port another static channel of the domain uses"));
+            }
+            let peer = specs.iter().enumerate().find_map(|(j, pd)| {
+                pd.static_evtchns
+                    .iter()
+                    .find(|pe| pe.phandle == Some(e.peer))
+                    .map(|pe| (j, pe))
+            });
+            let Some((j, pe)) = peer else {
+                return Err(bad(d, e, "names no xen,evtchn-v1 node of a domain"));
+            };
+            if e.phandle.is_none() || Some(pe.peer) != e.phandle {
+                return Err(bad(d, e, "its peer does not name it back"));
+            }
+            if j == i && pe.port == e.port {
+                return Err(bad(d, e, "is its own peer"));
+            }
+            // Each pair once: from the end that comes first.
+            if (i, e.port) < (j, pe.port) {
+                pairs.push(((i, e.port), (j, pe.port)));
+            }
+        }
+    }
+    Ok(pairs)
+}
+
+fn parse_static_evtchn(domain: &str, sub: &Node) -> Result<StaticEvtchn, Dom0lessError> {
+    let node = sub.name().to_string();
+    let mut phandle = None;
+    let mut link = None;
+    for p in sub.properties() {
+        match p.name {
+            "compatible" | "name" => {}
+            "phandle" | "linux,phandle" => phandle = Some(u32_prop(domain, &p)?),
+            "xen,evtchn" => {
+                let c: Vec<u32> = p.cells().collect();
+                if p.value.len() != 8 {
+                    return Err(bad(domain, "xen,evtchn", "must be <local-port &peer-node>"));
+                }
+                link = Some((c[0], c[1]));
+            }
+            other => {
+                return Err(Dom0lessError::UnknownProperty {
+                    domain: domain.to_string(),
+                    node,
+                    property: other.to_string(),
+                })
+            }
+        }
+    }
+    let (port, peer) = link.ok_or_else(|| Dom0lessError::MissingProperty {
+        domain: domain.to_string(),
+        property: "xen,evtchn",
+    })?;
+    if !(1..=MAX_EVTCHN_PORT).contains(&port) {
+        return Err(bad(domain, "xen,evtchn", "local port must be 1..=1023"));
+    }
+    Ok(StaticEvtchn {
+        node,
+        phandle,
+        port,
+        peer,
+    })
 }
 
 /// A domain's CPU pool (Xen's `domain-cpupool`) and scheduling parameters
@@ -506,8 +614,10 @@ pub fn parse_domains(fdt: &Fdt) -> Result<Vec<DomainSpec>, Dom0lessError> {
     }
     let mut domains: Vec<DomainSpec> = Vec::new();
     for child in chosen.children() {
-        if let Some(&(compatible, feature)) =
-            REFUSED_NODES.iter().find(|(c, _)| child.is_compatible(c))
+        if let Some(&(compatible, feature)) = REFUSED_NODES
+            .iter()
+            .chain(REFUSED_CHOSEN_NODES)
+            .find(|(c, _)| child.is_compatible(c))
         {
             return Err(Dom0lessError::UnsupportedHostNode {
                 node: child.name().to_string(),
@@ -804,8 +914,13 @@ fn parse_domain(node: &Node) -> Result<DomainSpec, Dom0lessError> {
     let mut bootargs = None;
     let mut ramdisk: Option<BootModule> = None;
     let mut device_tree: Option<BootModule> = None;
+    let mut static_evtchns = Vec::new();
     for sub in node.children() {
         let sub_name = sub.name();
+        if sub.is_compatible("xen,evtchn-v1") {
+            static_evtchns.push(parse_static_evtchn(domain, &sub)?);
+            continue;
+        }
         let kind = module_kind(domain, &sub)?;
         let module = parse_module(domain, &sub, kind, (address, size))?;
         let slot = match kind {
@@ -842,6 +957,7 @@ fn parse_domain(node: &Node) -> Result<DomainSpec, Dom0lessError> {
         ramdisk,
         device_tree,
         sched,
+        static_evtchns,
     };
     let mods: Vec<&BootModule> = spec.modules().collect();
     for (i, a) in mods.iter().enumerate() {
@@ -1179,6 +1295,7 @@ mod tests {
                 }),
                 device_tree: None,
                 sched: DomainSched::default(),
+                static_evtchns: Vec::new(),
             }
         );
         assert_eq!(d[0].memory_bytes(), 128 << 20);
@@ -1667,7 +1784,7 @@ mod tests {
             }
         );
         for (compat, feature) in [
-            ("xen,evtchn-v1", "static event channels"),
+            ("xen,evtchn-v1", "static event channels of dom0 (there is no dom0)"),
             ("xen,domain-shared-memory-v1", "static shared memory"),
         ] {
             let blob = host(|b| {
@@ -1686,10 +1803,95 @@ mod tests {
         }
     }
 
+    /// A domain node with `xen,enhanced` and the given static channel
+    /// ends: (node name, phandle, port, peer phandle).
+    fn evtchn_domain(b: &mut DtBuilder, name: &str, ends: &[(&str, u32, u32, u32)]) {
+        domain(b, name, &[("xen,enhanced", st("no-xenstore"))], |b| {
+            kernel(b);
+            for &(node, ph, port, peer) in ends {
+                b.begin(node);
+                b.prop_str("compatible", "xen,evtchn-v1");
+                b.prop_cells("xen,evtchn", &[port, peer]);
+                b.prop_u32("phandle", ph);
+                b.end();
+            }
+        });
+    }
+
+    #[test]
+    fn static_event_channels_pair_up_across_domains() {
+        // booting.txt's example: domU1 port 0xa <-> domU2 port 0xb, and a
+        // loopback pair inside domU1.
+        let blob = host(|b| {
+            evtchn_domain(b, "domU1", &[("ec1", 1, 0xa, 2), ("ec3", 3, 0xc, 4), ("ec4", 4, 0xd, 3)]);
+            evtchn_domain(b, "domU2", &[("ec2", 2, 0xb, 1)]);
+        });
+        let specs = parse(&blob).unwrap();
+        assert_eq!(specs[0].static_evtchns.len(), 3);
+        assert_eq!(
+            static_evtchn_pairs(&specs).unwrap(),
+            vec![((0, 0xa), (1, 0xb)), ((0, 0xc), (0, 0xd))]
+        );
+        // Broken pairs are refused, naming the node.
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                host(|b| {
+                    evtchn_domain(b, "domU1", &[("ec1", 1, 0xa, 2)]);
+                    evtchn_domain(b, "domU2", &[("ec2", 2, 0xb, 9)]);
+                }),
+                "does not name it back",
+            ),
+            (
+                host(|b| evtchn_domain(b, "domU1", &[("ec1", 1, 0xa, 7)])),
+                "names no xen,evtchn-v1 node",
+            ),
+            (
+                host(|b| {
+                    evtchn_domain(b, "domU1", &[("ec1", 1, 0xa, 2), ("ec5", 5, 0xa, 6)]);
+                    evtchn_domain(b, "domU2", &[("ec2", 2, 0xb, 1), ("ec6", 6, 0xc, 5)]);
+                }),
+                "another static channel",
+            ),
+            (
+                host(|b| {
+                    evtchn_domain(b, "domU1", &[("ec1", 1, 0xa, 2)]);
+                    domain(b, "domU2", &[], |b| {
+                        kernel(b);
+                        b.begin("ec2");
+                        b.prop_str("compatible", "xen,evtchn-v1");
+                        b.prop_cells("xen,evtchn", &[0xb, 1]);
+                        b.prop_u32("phandle", 2);
+                        b.end();
+                    });
+                }),
+                "needs xen,enhanced",
+            ),
+        ];
+        for (blob, want) in cases {
+            let specs = parse(&blob).unwrap();
+            let e = format!("{}", static_evtchn_pairs(&specs).unwrap_err());
+            assert!(e.contains(want) && e.contains("xen,evtchn"), "{e}");
+        }
+        // Malformed ends are refused when the domain is read.
+        for (cells, want) in [(&[0u32, 2][..], "1..=1023"), (&[1024, 2], "1..=1023"), (&[5], "<local-port")] {
+            let blob = host(|b| {
+                domain(b, "domU1", &[("xen,enhanced", st("no-xenstore"))], |b| {
+                    kernel(b);
+                    b.begin("ec1");
+                    b.prop_str("compatible", "xen,evtchn-v1");
+                    b.prop_cells("xen,evtchn", cells);
+                    b.end();
+                });
+            });
+            let e = format!("{}", parse(&blob).unwrap_err());
+            assert!(e.contains(want), "{e}");
+        }
+    }
+
     #[test]
     fn unbuilt_subnodes_are_refused() {
         for (compat, feature) in [
-            ("xen,evtchn-v1", "static event channels"),
+            ("xen,evtchn", "static event channels (the compatible is \"xen,evtchn-v1\")"),
             ("xen,domain-shared-memory-v1", "static shared memory"),
         ] {
             let e = subs_refused(|b| {

@@ -81,6 +81,10 @@ pub trait Hal: Sync {
         spec: &crate::dom0less::DomainSpec,
         pool: u32,
     ) -> Result<u16, alloc::string::String>;
+    /// Lets a built domain run (its first vCPU becomes runnable). Boot
+    /// builds every domain and binds their static event channels first,
+    /// as Xen unpauses dom0less domains only at the end.
+    fn start_domain(&self, id: u16);
     /// Enters this CPU's scheduling loop for good.
     fn run_cpu(&self) -> !;
     /// Routes device interrupt `intid` to the boot CPU and enables it (its

@@ -103,6 +103,24 @@ impl Ports {
         Ok(next as u32)
     }
 
+    /// Makes `port` valid (its bucket allocated); false beyond the limit.
+    fn ensure(&mut self, port: u32) -> bool {
+        if port > MAX_PORT {
+            return false;
+        }
+        while self.ports.len() <= port as usize {
+            let grow = BUCKET.min(MAX_PORT as usize + 1 - self.ports.len());
+            self.ports.extend(core::iter::repeat_n(
+                Port {
+                    chan: Chan::Free,
+                    notify: 0,
+                },
+                grow,
+            ));
+        }
+        true
+    }
+
     fn set(&mut self, port: u32, chan: Chan, notify: u32) {
         if let Some(p) = self.ports.get_mut(port as usize) {
             *p = Port { chan, notify };
@@ -266,6 +284,43 @@ pub(super) fn close_all(x: &XenDomain) {
             clear_pending(x, port);
         }
     }
+}
+
+/// Binds a static event channel (`xen,evtchn-v1` pair) between port `pa`
+/// of domain `a` and port `pb` of domain `b` (possibly the same domain),
+/// before either runs, as Xen's `alloc_static_evtchn` does.
+pub fn bind_static(a: u16, pa: u32, b: u16, pb: u32) -> Result<(), &'static str> {
+    let xa = super::lookup(a).ok_or("the domain has no Xen ABI or did not start")?;
+    let xb = super::lookup(b).ok_or("the peer domain has no Xen ABI or did not start")?;
+    let take = |p: &mut Ports, port: u32| -> Result<(), &'static str> {
+        if port == 0 || !p.ensure(port) {
+            return Err("port out of range");
+        }
+        match p.get(port).map(|x| x.chan) {
+            Ok(Chan::Free) => Ok(()),
+            _ => Err("port already in use"),
+        }
+    };
+    if a == b {
+        let mut p = xa.ports.lock();
+        take(&mut p, pa)?;
+        take(&mut p, pb)?;
+        p.set(pa, Chan::Interdomain { remote: a, port: pb }, 0);
+        p.set(pb, Chan::Interdomain { remote: a, port: pa }, 0);
+        return Ok(());
+    }
+    let (mut ma, mut mb) = if a < b {
+        let l = xa.ports.lock();
+        (l, xb.ports.lock())
+    } else {
+        let l = xb.ports.lock();
+        (xa.ports.lock(), l)
+    };
+    take(&mut ma, pa)?;
+    take(&mut mb, pb)?;
+    ma.set(pa, Chan::Interdomain { remote: b, port: pb }, 0);
+    mb.set(pb, Chan::Interdomain { remote: a, port: pa }, 0);
+    Ok(())
 }
 
 pub const EVTCHNSTAT_CLOSED: u32 = 0;

@@ -23,6 +23,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
+pub use evtchn::bind_static;
 pub use gnttab::foreign_mappings;
 pub use state::{lookup, register, unregister, Runstate, XenDomain, XenPages};
 

@@ -953,3 +953,25 @@ fn grants_map_unmap_and_copy_between_domains() {
     assert_eq!(r(&mut fb, &xb, nr::GRANT_TABLE_OP, &[1, 0x10, 1]), -EFAULT);
     unregister(211);
 }
+
+#[test]
+fn static_channels_are_bound_before_the_domains_run() {
+    let (mut fa, xa) = setup_as(221, 1);
+    let (_fb, xb) = setup_as(222, 1);
+    let (xa, xb) = (alloc::sync::Arc::new(xa), alloc::sync::Arc::new(xb));
+    register(xa.clone());
+    register(xb.clone());
+    assert_eq!(bind_static(221, 0xa, 222, 0xb), Ok(()));
+    assert_eq!(status(&mut fa, &xa, 0xa), (0, 2, 0, 222));
+    // Port 0xb of b now sits in its second-to-first bucket: valid.
+    assert!(bind_static(221, 0xa, 222, 0xc).is_err(), "port in use");
+    assert!(bind_static(221, 1024, 222, 0xc).is_err(), "out of range");
+    assert!(bind_static(221, 0xd, 229, 0xc).is_err(), "no such domain");
+    assert_eq!(bind_static(221, 100, 221, 101), Ok(()));
+    assert_eq!(status(&mut fa, &xa, 100), (0, 2, 0, 221));
+    RAISED.lock().retain(|r| r.0 != 222);
+    assert_eq!(evop(&mut fa, &xa, 4, &words(&[0xa])).0, 0);
+    assert!(RAISED.lock().contains(&(222, 0)));
+    unregister(221);
+    unregister(222);
+}

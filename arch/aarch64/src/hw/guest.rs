@@ -259,16 +259,23 @@ impl Guest {
     }
 }
 
-/// Registers a built guest; its vCPU 0 becomes runnable.
+/// Registers a built guest; [`start`] lets it run.
 pub fn publish(g: Guest) {
     let g = Arc::new(g);
     if let Some(x) = &g.xen {
         tessera_core::xen::register(x.clone());
     }
     g.dom.set_running();
-    GUESTS.lock().push(g.clone());
+    GUESTS.lock().push(g);
     STARTED.store(true, Ordering::Release);
-    kick(sched::vcpu_wake(g.vcpus[0].unit, now()).unwrap_or(CpuMask::empty()));
+}
+
+/// Makes vCPU 0 of the published domain `id` runnable.
+pub fn start(id: u16) {
+    let g = GUESTS.lock().iter().find(|g| g.dom.id == id).cloned();
+    if let Some(g) = g {
+        kick(sched::vcpu_wake(g.vcpus[0].unit, now()).unwrap_or(CpuMask::empty()));
+    }
 }
 
 fn now() -> u64 {

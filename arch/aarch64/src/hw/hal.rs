@@ -155,6 +155,10 @@ impl Hal for Aarch64 {
         super::build::build_domain(fdt, spec, pool)
     }
 
+    fn start_domain(&self, id: u16) {
+        super::guest::start(id)
+    }
+
     fn run_cpu(&self) -> ! {
         super::guest::run(percpu::this_cpu_index())
     }
