@@ -173,5 +173,6 @@ pub fn runstate(env: &Env) {
     if ck!(c, rc "vcpu 0 again"; reg_rs(0, a), 0) == Some(0) {
         rs_ok(&mut c, 0, &read_rs(a), 0);
     }
-    c.done(format_args!("running, offline"))
+    let other = if ncpus(env) >= 2 { ", vcpu 1 offline" } else { "" };
+    c.done(format_args!("vcpu 0 running{}", other))
 }
