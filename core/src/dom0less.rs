@@ -62,13 +62,19 @@ const REFUSED_PROPERTIES: &[(&str, &str)] = &[
 /// Sub-node (and `/chosen` child) compatibles refused, with the feature.
 const REFUSED_NODES: &[(&str, &str)] = &[
     // Xen's code reads only "xen,evtchn-v1" (its prose says "xen,evtchn").
-    ("xen,evtchn", "static event channels (the compatible is \"xen,evtchn-v1\")"),
+    (
+        "xen,evtchn",
+        "static event channels (the compatible is \"xen,evtchn-v1\")",
+    ),
     ("xen,domain-shared-memory-v1", "static shared memory"),
 ];
 
 /// `/chosen` children refused, with the feature: dom0's own static event
 /// channels (there is no dom0).
-const REFUSED_CHOSEN_NODES: &[(&str, &str)] = &[("xen,evtchn-v1", "static event channels of dom0 (there is no dom0)")];
+const REFUSED_CHOSEN_NODES: &[(&str, &str)] = &[(
+    "xen,evtchn-v1",
+    "static event channels of dom0 (there is no dom0)",
+)];
 
 /// `/chosen` properties refused, with the feature.
 const REFUSED_CHOSEN_PROPERTIES: &[(&str, &str)] = &[("xen,static-heap", "static heap")];
@@ -178,7 +184,11 @@ pub fn static_evtchn_pairs(specs: &[DomainSpec]) -> Result<Vec<EvtchnPair>, Dom0
                 return Err(bad(d, e, "needs xen,enhanced on the domain"));
             }
             if d.static_evtchns.iter().filter(|o| o.port == e.port).count() > 1 {
-                return Err(bad(d, e, "uses a port another static channel of the domain uses"));
+                return Err(bad(
+                    d,
+                    e,
+                    "uses a port another static channel of the domain uses",
+                ));
             }
             let peer = specs.iter().enumerate().find_map(|(j, pd)| {
                 pd.static_evtchns
@@ -1784,7 +1794,10 @@ mod tests {
             }
         );
         for (compat, feature) in [
-            ("xen,evtchn-v1", "static event channels of dom0 (there is no dom0)"),
+            (
+                "xen,evtchn-v1",
+                "static event channels of dom0 (there is no dom0)",
+            ),
             ("xen,domain-shared-memory-v1", "static shared memory"),
         ] {
             let blob = host(|b| {
@@ -1823,7 +1836,11 @@ mod tests {
         // booting.txt's example: domU1 port 0xa <-> domU2 port 0xb, and a
         // loopback pair inside domU1.
         let blob = host(|b| {
-            evtchn_domain(b, "domU1", &[("ec1", 1, 0xa, 2), ("ec3", 3, 0xc, 4), ("ec4", 4, 0xd, 3)]);
+            evtchn_domain(
+                b,
+                "domU1",
+                &[("ec1", 1, 0xa, 2), ("ec3", 3, 0xc, 4), ("ec4", 4, 0xd, 3)],
+            );
             evtchn_domain(b, "domU2", &[("ec2", 2, 0xb, 1)]);
         });
         let specs = parse(&blob).unwrap();
@@ -1873,7 +1890,11 @@ mod tests {
             assert!(e.contains(want) && e.contains("xen,evtchn"), "{e}");
         }
         // Malformed ends are refused when the domain is read.
-        for (cells, want) in [(&[0u32, 2][..], "1..=1023"), (&[1024, 2], "1..=1023"), (&[5], "<local-port")] {
+        for (cells, want) in [
+            (&[0u32, 2][..], "1..=1023"),
+            (&[1024, 2], "1..=1023"),
+            (&[5], "<local-port"),
+        ] {
             let blob = host(|b| {
                 domain(b, "domU1", &[("xen,enhanced", st("no-xenstore"))], |b| {
                     kernel(b);
@@ -1891,7 +1912,10 @@ mod tests {
     #[test]
     fn unbuilt_subnodes_are_refused() {
         for (compat, feature) in [
-            ("xen,evtchn", "static event channels (the compatible is \"xen,evtchn-v1\")"),
+            (
+                "xen,evtchn",
+                "static event channels (the compatible is \"xen,evtchn-v1\")",
+            ),
             ("xen,domain-shared-memory-v1", "static shared memory"),
         ] {
             let e = subs_refused(|b| {

@@ -40,7 +40,7 @@ static ARCH_ROWS: &[SupportRow] = &[
             "scenario:guest-partial-dt",
             "unit:tessera-core::dom0less::tests::unbuilt_features_are_refused",
         ],
-        note: "memory, cpus, vpl011, kernel/ramdisk/partial device tree modules and the p2m pool size; every property of a feature not built yet (static memory, direct-map, cpupools, grants, event channels, xen,enhanced...) is refused by name.",
+        note: "memory, cpus, vpl011, kernel/ramdisk/partial device tree modules, the p2m pool size, domain-cpupool, xen,enhanced = \"no-xenstore\" and xen,evtchn-v1 static event channels; every property of a feature not built yet (static memory, direct-map, grant-table limits, shared memory, passthrough, xen,enhanced = \"enabled\"...) is refused by name. Domains start together once all are built.",
     },
     SupportRow {
         section: "Virtual Hardware, Hypervisor",

@@ -47,6 +47,10 @@ pub struct Dispatch {
     pub migrated: bool,
     /// `prev != next`: a context switch is needed.
     pub switched: bool,
+    /// Other pCPUs the policy asked to reschedule while deciding (load
+    /// balancing, a unit it put back): the caller sends them the
+    /// reschedule IPI, since a pCPU asleep in WFI does not see a flag.
+    pub tickle: CpuMask,
 }
 
 impl Dispatch {
@@ -58,6 +62,7 @@ impl Dispatch {
             slice_ns: None,
             migrated: false,
             switched: false,
+            tickle: CpuMask::empty(),
         }
     }
 }
@@ -520,13 +525,14 @@ impl SchedCore {
             now.saturating_add(s.max(1)).min(NO_DEADLINE - 1)
         });
         pc.slice_end.store(end, Ordering::Release);
-        self.raise(inner, d.tickle);
+        let tickle = self.raise(inner, d.tickle);
         Dispatch {
             prev,
             next,
             slice_ns: d.slice_ns,
             migrated,
             switched: prev != next,
+            tickle,
         }
     }
 

@@ -181,8 +181,12 @@ impl SchedInstance for Broken {
     fn yield_unit(&mut self, _: UnitId, _: Time) -> CpuMask {
         CpuMask::empty()
     }
-    fn do_schedule(&mut self, _: usize, _: Time, _: Option<UnitId>, _: bool) -> Decision {
-        Decision::run(self.target)
+    fn do_schedule(&mut self, cpu: usize, _: Time, _: Option<UnitId>, _: bool) -> Decision {
+        // It also pokes the next pCPU, and one beyond any pool.
+        Decision {
+            tickle: CpuMask::from_cpus(&[(cpu + 1) % 2, 100]),
+            ..Decision::run(self.target)
+        }
     }
     fn pick_cpu(&self, _: UnitId) -> Option<usize> {
         Some(0)
@@ -473,7 +477,13 @@ fn policy_decisions_that_break_the_rules_are_refused_and_counted() {
     // hard affinity.
     let woke = core.vcpu_wake(UnitId::new(1, 0), 2).unwrap();
     assert_eq!(woke, CpuMask::first_n(2), "tickles are limited to the pool");
-    assert_eq!(core.schedule(0, 2).next, Some(UnitId::new(1, 0)));
+    let d = core.schedule(0, 2);
+    assert_eq!(d.next, Some(UnitId::new(1, 0)));
+    // A decision's tickles come back to the caller (who must send the
+    // reschedule IPI: a pCPU asleep in WFI does not see a flag), limited
+    // to the pool.
+    assert_eq!(d.tickle, CpuMask::single(1));
+    assert!(core.need_resched(1));
     assert_eq!(core.schedule(1, 2).next, None);
     assert_eq!(
         core.pool_info(0).unwrap().stats,

@@ -305,8 +305,22 @@ pub fn bind_static(a: u16, pa: u32, b: u16, pb: u32) -> Result<(), &'static str>
         let mut p = xa.ports.lock();
         take(&mut p, pa)?;
         take(&mut p, pb)?;
-        p.set(pa, Chan::Interdomain { remote: a, port: pb }, 0);
-        p.set(pb, Chan::Interdomain { remote: a, port: pa }, 0);
+        p.set(
+            pa,
+            Chan::Interdomain {
+                remote: a,
+                port: pb,
+            },
+            0,
+        );
+        p.set(
+            pb,
+            Chan::Interdomain {
+                remote: a,
+                port: pa,
+            },
+            0,
+        );
         return Ok(());
     }
     let (mut ma, mut mb) = if a < b {
@@ -318,8 +332,22 @@ pub fn bind_static(a: u16, pa: u32, b: u16, pb: u32) -> Result<(), &'static str>
     };
     take(&mut ma, pa)?;
     take(&mut mb, pb)?;
-    ma.set(pa, Chan::Interdomain { remote: b, port: pb }, 0);
-    mb.set(pb, Chan::Interdomain { remote: a, port: pa }, 0);
+    ma.set(
+        pa,
+        Chan::Interdomain {
+            remote: b,
+            port: pb,
+        },
+        0,
+    );
+    mb.set(
+        pb,
+        Chan::Interdomain {
+            remote: a,
+            port: pa,
+        },
+        0,
+    );
     Ok(())
 }
 

@@ -277,13 +277,7 @@ pub(super) fn release_maptrack(x: &XenDomain) {
 type Side = (u64, Option<(Arc<XenDomain>, u32)>);
 
 /// One side of a copy: a grant ref of `domid`, or a gmfn of the caller.
-fn copy_side(
-    c: &mut Call,
-    u: u64,
-    domid: u16,
-    gref: bool,
-    write: bool,
-) -> Result<Side, i16> {
+fn copy_side(c: &mut Call, u: u64, domid: u16, gref: bool, write: bool) -> Result<Side, i16> {
     let me = c.guest.domid();
     if gref {
         let granter = if domid == super::abi::DOMID_SELF || domid == me {

@@ -509,6 +509,9 @@ pub fn run(cpu: usize) -> ! {
         // RTDS replenishments) before deciding.
         kick(sched::timer_interrupt(cpu, now()));
         let d = sched::schedule(cpu, now());
+        // Pokes from inside the decision (credit2's balancing, a unit put
+        // back on a queue) need the IPI too.
+        kick(d.tickle);
         if reap() {
             continue; // look again: that may have been the last domain
         }
