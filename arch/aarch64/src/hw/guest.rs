@@ -126,6 +126,8 @@ static STARTED: AtomicBool = AtomicBool::new(false);
 /// go of them (a pCPU still counts its unit as current until it schedules).
 static PENDING_DESTROY: Mutex<Vec<Arc<Guest>>> = Mutex::new(Vec::new());
 static ENDED: AtomicUsize = AtomicUsize::new(0);
+/// Destroys in progress (on any pCPU).
+static DESTROYING: AtomicUsize = AtomicUsize::new(0);
 /// Domains whose granted pages other domains still map.
 static ZOMBIES: Mutex<Vec<Arc<Guest>>> = Mutex::new(Vec::new());
 
@@ -1170,6 +1172,9 @@ fn reap() -> bool {
 /// Frees a domain nobody runs any more. The CPU that destroys the last one
 /// ends the run (after its pages are back, so the count is right).
 fn destroy(g: Arc<Guest>) {
+    // Two pCPUs may destroy the last two domains at once: the last one
+    // whose memory is back (stage 2 included) runs the end-of-run check.
+    DESTROYING.fetch_add(1, Ordering::AcqRel);
     let id = g.dom.id;
     let name: String = g.dom.name.clone();
     let pages = g.dom.ram_pages();
@@ -1187,16 +1192,13 @@ fn destroy(g: Arc<Guest>) {
                 );
             }
             ZOMBIES.lock().push(g);
+            DESTROYING.fetch_sub(1, Ordering::AcqRel);
             return;
         }
     }
     g.dom.release_memory();
     g.dom.finish();
-    let last = {
-        let mut guests = GUESTS.lock();
-        guests.retain(|x| x.dom.id != id);
-        guests.is_empty()
-    };
+    GUESTS.lock().retain(|x| x.dom.id != id);
     // The last reference drops the stage 2 (TLB flush, tables freed).
     match Arc::try_unwrap(g) {
         Ok(guest) => drop(guest),
@@ -1206,6 +1208,8 @@ fn destroy(g: Arc<Guest>) {
     }
     ENDED.fetch_add(1, Ordering::Relaxed);
     tessera_core::info!("d{id} ({name}) destroyed: {pages} pages scrubbed and returned");
+    let others = DESTROYING.fetch_sub(1, Ordering::AcqRel) - 1;
+    let last = others == 0 && GUESTS.lock().is_empty();
     if last && STARTED.load(Ordering::Acquire) {
         last_domain_ended();
     }
