@@ -575,8 +575,18 @@ fn host_tests() -> Result<(usize, usize)> {
 }
 
 pub fn cmd_test(args: &[String]) -> Result<()> {
-    let o = util::Opts::parse(args, &["scenario"], &["host-only", "scenarios-only"])?;
+    let o = util::Opts::parse(
+        args,
+        &["scenario"],
+        &["host-only", "scenarios-only", "against-xen"],
+    )?;
     toolchain::ensure_all()?;
+    if o.flag("against-xen") {
+        if !o.all("scenario").is_empty() || o.flag("host-only") || o.flag("scenarios-only") {
+            bail!("--against-xen runs on its own (tests/xen-ref/xen-abi.toml)");
+        }
+        return crate::xenref::cmd_against_xen();
+    }
     let chosen = o.all("scenario");
     let (mut passed, mut failed) = (0usize, 0usize);
     if chosen.is_empty() && !o.flag("scenarios-only") {
