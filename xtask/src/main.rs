@@ -26,10 +26,11 @@ usage: cargo xtask <command> [options]
 
   build [--config FILE] [--out PATH]   resolve FILE (default configs/qemu-arm64_defconfig),
                                        build the image; prints its path last
-  run [--setup FILE | --scenario NAME] [-- QEMU-ARGS...]
+  run [--setup FILE | --scenario NAME] [--xen] [-- QEMU-ARGS...]
                                        boot the demo (configs/demo.toml: Linux and the
                                        test guest), another setup, or a scenario's setup;
-                                       console on stdio
+                                       console on stdio; --xen: Debian's Xen 4.20 in place
+                                       of Tessera (docs/xen-reference.md)
   run --bare [--config FILE] [--smp N] [--cpu MODEL] [--append ARGS] [-- QEMU-ARGS...]
                                        the hypervisor alone
   test [--scenario NAME]... [--host-only] [--scenarios-only]
