@@ -299,7 +299,7 @@ fn apt_show(package: &str) -> Result<String> {
 }
 
 /// A one-line field of the first stanza of `apt-cache show` output.
-fn field<'a>(show: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(show: &'a str, name: &str) -> Option<&'a str> {
     show.lines()
         .take_while(|l| !l.trim().is_empty())
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
@@ -327,7 +327,7 @@ fn kernel_dependency(show: &str) -> Result<(String, Option<String>)> {
     bail!("linux-image-arm64 depends on no linux-image-*-arm64 package (Depends: {deps})")
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -397,7 +397,7 @@ fn fetch_deb(pkg: &Pkg, dir: &Path) -> Result<PathBuf> {
     Ok(x)
 }
 
-fn read_trimmed(p: &Path) -> Option<String> {
+pub(crate) fn read_trimmed(p: &Path) -> Option<String> {
     std::fs::read_to_string(p)
         .ok()
         .map(|s| s.trim().to_string())
@@ -405,7 +405,7 @@ fn read_trimmed(p: &Path) -> Option<String> {
 
 /// Writes through a temporary file and a rename, so that readers never see
 /// half a file.
-fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     std::fs::write(&tmp, data).with_context(|| format!("writing {}", path.display()))?;

@@ -1,7 +1,7 @@
 //! `cargo xtask`: everything that runs on the host. See README.md.
 //!
-//! Commands: build, run, test, bench, support, doctor, and the Kconfig
-//! commands.
+//! Commands: build, run, test (and test --against-xen), bench, support,
+//! doctor, and the Kconfig commands.
 
 mod bench;
 mod config;
@@ -15,6 +15,7 @@ mod scenario;
 mod support;
 mod toolchain;
 mod util;
+mod xenref;
 
 use std::process::ExitCode;
 
@@ -25,14 +26,18 @@ usage: cargo xtask <command> [options]
 
   build [--config FILE] [--out PATH]   resolve FILE (default configs/qemu-arm64_defconfig),
                                        build the image; prints its path last
-  run [--setup FILE | --scenario NAME] [-- QEMU-ARGS...]
+  run [--setup FILE | --scenario NAME] [--xen] [-- QEMU-ARGS...]
                                        boot the demo (configs/demo.toml: Linux and the
                                        test guest), another setup, or a scenario's setup;
-                                       console on stdio
+                                       console on stdio; --xen: Debian's Xen 4.20 in place
+                                       of Tessera (docs/xen-reference.md)
   run --bare [--config FILE] [--smp N] [--cpu MODEL] [--append ARGS] [-- QEMU-ARGS...]
                                        the hypervisor alone
   test [--scenario NAME]... [--host-only] [--scenarios-only]
                                        host unit tests, SUPPORT.md check, then QEMU scenarios
+  test --against-xen                   the Xen ABI conformance suite under Tessera and under
+                                       Debian's Xen 4.20 on the same machine, diffed
+                                       (docs/xen-reference.md; not part of `test`)
   bench [--json PATH] [--only sched|size]
                                        figures: scheduler decision cost at 4/64/1024
                                        vCPUs, image size per defconfig (docs/performance.md)

@@ -95,8 +95,11 @@ pub fn cmd_run(args: &[String]) -> Result<()> {
     let o = util::Opts::parse(
         args,
         &["config", "smp", "cpu", "append", "scenario", "setup"],
-        &["bare"],
+        &["bare", "xen"],
     )?;
+    if o.flag("xen") && o.flag("bare") {
+        bail!("--xen boots a setup (--setup FILE or --scenario NAME)");
+    }
     let mut c = if o.flag("bare") {
         let base = PathBuf::from(o.value("config").unwrap_or(config::DEFAULT_CONFIG));
         let img = image::build(&base, &[], "")?;
@@ -134,7 +137,18 @@ pub fn cmd_run(args: &[String]) -> Result<()> {
             }
         };
         eprintln!("xtask: {}", sc.description);
-        let mut c = scenario::prepare(&name, &sc, &util::root().join("target/run"), testing)?;
+        let logdir = util::root().join("target/run");
+        let mut c = if o.flag("xen") {
+            // The same machine, device tree and modules, with Debian's Xen
+            // 4.20 in place of Tessera (docs/xen-reference.md).
+            let m = scenario::machine(&name, &sc, &logdir)?;
+            let boot = Boot::Kernel {
+                append: sc.append.clone(),
+            };
+            command(&m, &boot, &crate::xenref::xen_image()?, testing)
+        } else {
+            scenario::prepare(&name, &sc, &logdir, testing)?
+        };
         c.args(&o.trailing);
         c
     };
@@ -146,10 +160,18 @@ pub fn cmd_run(args: &[String]) -> Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    eprintln!(
-        "xtask: the console is on stdio: CTRL-a three times moves its input between the \
-         hypervisor (debug keys: 'h') and each domain; the hypervisor powers off when \
-         no domain is left (CTRL-c ends QEMU at once)"
-    );
+    if o.flag("xen") {
+        eprintln!(
+            "xtask: the console is on stdio: CTRL-a three times moves its input between Xen \
+             (debug keys: 'h') and each domain; Xen does not power off when the domains \
+             end: CTRL-c ends QEMU"
+        );
+    } else {
+        eprintln!(
+            "xtask: the console is on stdio: CTRL-a three times moves its input between the \
+             hypervisor (debug keys: 'h') and each domain; the hypervisor powers off when \
+             no domain is left (CTRL-c ends QEMU at once)"
+        );
+    }
     util::run(&mut c)
 }

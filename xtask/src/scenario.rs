@@ -215,13 +215,15 @@ pub fn run_one(name: &str) -> Result<()> {
     let mut cmd = prepare(name, &sc, &logdir, true)?;
     let log_path = logdir.join(format!("{name}.log"));
     let started = Instant::now();
-    let (output, status) = run_qemu(&mut cmd, &sc.interact, Duration::from_secs(sc.timeout))?;
+    let (output, ended) = run_qemu(&mut cmd, &sc.interact, Duration::from_secs(sc.timeout), &[])?;
     std::fs::write(&log_path, &output)?;
     let text = String::from_utf8_lossy(&output);
     let mut problems = vec![];
-    match status {
-        None => problems.push(format!("timed out after {} s", sc.timeout)),
-        Some(code) if code != sc.exit_code => {
+    match ended {
+        Ended::TimedOut | Ended::Stopped => {
+            problems.push(format!("timed out after {} s", sc.timeout))
+        }
+        Ended::Exited(code) if code != sc.exit_code => {
             problems.push(format!("QEMU exited {code}, expected {}", sc.exit_code))
         }
         _ => {}
@@ -253,6 +255,23 @@ pub fn run_one(name: &str) -> Result<()> {
 /// them. Shared by the tests and `cargo xtask run`. `testing` adds
 /// [`TEST_FRAGMENT`] (and semihosting, for exit codes) to the image.
 pub fn prepare(name: &str, sc: &Scenario, logdir: &Path, testing: bool) -> Result<Command> {
+    let img = build_image(sc, testing)?;
+    let m = machine(name, sc, logdir)?;
+    let boot = match sc.boot.as_str() {
+        "kernel" => Boot::Kernel {
+            append: sc.append.clone(),
+        },
+        "uboot" => Boot::UBoot {
+            addr: parse_addr(sc.load_addr.as_deref().unwrap_or("0x48000000"))?,
+        },
+        other => bail!("{name}: unknown boot method {other}"),
+    };
+    Ok(qemu::command(&m, &boot, &img.path, testing))
+}
+
+/// Builds the hypervisor image a scenario boots: its `config` with its
+/// `config_fragment` (and [`TEST_FRAGMENT`] when `testing`).
+pub fn build_image(sc: &Scenario, testing: bool) -> Result<image::Image> {
     let mut fragment: Vec<String> = if testing {
         TEST_FRAGMENT.iter().map(|s| s.to_string()).collect()
     } else {
@@ -268,7 +287,14 @@ pub fn prepare(name: &str, sc: &Scenario, logdir: &Path, testing: bool) -> Resul
             util::fnv64(sc.config_fragment.join("\n").as_bytes()) as u32
         )
     };
-    let img = image::build(Path::new(&sc.config), &fragment, &variant)?;
+    image::build(Path::new(&sc.config), &fragment, &variant)
+}
+
+/// The scenario's machine: QEMU's board with the scenario's CPU count and
+/// memory, its modules on QEMU's generic loader and, when it has domains
+/// (or a corrupted tree), its device tree (files under `logdir`, named
+/// after `name`). Whatever hypervisor boots on it sees the same machine.
+pub fn machine(name: &str, sc: &Scenario, logdir: &Path) -> Result<Machine> {
     let mut m = Machine::default();
     if let Some(x) = &sc.machine {
         m.machine = x.clone();
@@ -366,16 +392,7 @@ pub fn prepare(name: &str, sc: &Scenario, logdir: &Path, testing: bool) -> Resul
         m.extra
             .extend(["-dtb".to_string(), dtb_path.display().to_string()]);
     }
-    let boot = match sc.boot.as_str() {
-        "kernel" => Boot::Kernel {
-            append: sc.append.clone(),
-        },
-        "uboot" => Boot::UBoot {
-            addr: parse_addr(sc.load_addr.as_deref().unwrap_or("0x48000000"))?,
-        },
-        other => bail!("{name}: unknown boot method {other}"),
-    };
-    Ok(qemu::command(&m, &boot, &img.path, testing))
+    Ok(m)
 }
 
 /// Appends to `problems` every `expect` (in order), `expect_anywhere` and
@@ -406,13 +423,28 @@ fn check_output(sc: &Scenario, text: &str, problems: &mut Vec<String>) {
     }
 }
 
-/// Runs QEMU, feeding `interact` answers, until it exits or `timeout`.
-/// Returns everything it printed and its exit status (None: timed out).
-fn run_qemu(
+/// How a QEMU run ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Ended {
+    /// QEMU exited with this code (-1: killed by a signal).
+    Exited(i32),
+    /// One of the `until` texts appeared and QEMU was stopped.
+    Stopped,
+    TimedOut,
+}
+
+/// How long QEMU runs on after an `until` text, for the lines that follow.
+const UNTIL_GRACE: Duration = Duration::from_millis(500);
+
+/// Runs QEMU, feeding `interact` answers, until it exits, one of the
+/// `until` texts appears (then QEMU is stopped shortly after), or
+/// `timeout`. Returns everything it printed and how it ended.
+pub fn run_qemu(
     cmd: &mut Command,
     interact: &[Interact],
     timeout: Duration,
-) -> Result<(Vec<u8>, Option<i32>)> {
+    until: &[&str],
+) -> Result<(Vec<u8>, Ended)> {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -447,7 +479,8 @@ fn run_qemu(
     // waiting for different domains' prompts do not depend on which domain
     // printed first, while a repeated prompt ("=>") is waited for anew.
     let mut consumed: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let status = loop {
+    let mut stop_at: Option<Instant> = None;
+    let ended = loop {
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(chunk) => out.extend_from_slice(&chunk),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -477,12 +510,20 @@ fn run_qemu(
             next += 1;
         }
         if let Some(st) = child.try_wait()? {
-            break st.code().or(Some(-1));
+            break Ended::Exited(st.code().unwrap_or(-1));
+        }
+        if stop_at.is_none() && until.iter().any(|u| contains(&out, u.as_bytes())) {
+            stop_at = Some(Instant::now() + UNTIL_GRACE);
+        }
+        if stop_at.is_some_and(|t| Instant::now() > t) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break Ended::Stopped;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            break None;
+            break Ended::TimedOut;
         }
     };
     drop(stdin);
@@ -491,7 +532,11 @@ fn run_qemu(
     while let Ok(chunk) = rx.try_recv() {
         out.extend_from_slice(&chunk);
     }
-    Ok((out, status))
+    Ok((out, ended))
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn host_tests() -> Result<(usize, usize)> {
@@ -530,8 +575,18 @@ fn host_tests() -> Result<(usize, usize)> {
 }
 
 pub fn cmd_test(args: &[String]) -> Result<()> {
-    let o = util::Opts::parse(args, &["scenario"], &["host-only", "scenarios-only"])?;
+    let o = util::Opts::parse(
+        args,
+        &["scenario"],
+        &["host-only", "scenarios-only", "against-xen"],
+    )?;
     toolchain::ensure_all()?;
+    if o.flag("against-xen") {
+        if !o.all("scenario").is_empty() || o.flag("host-only") || o.flag("scenarios-only") {
+            bail!("--against-xen runs on its own (tests/xen-ref/xen-abi.toml)");
+        }
+        return crate::xenref::cmd_against_xen();
+    }
     let chosen = o.all("scenario");
     let (mut passed, mut failed) = (0usize, 0usize);
     if chosen.is_empty() && !o.flag("scenarios-only") {
