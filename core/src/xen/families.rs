@@ -18,7 +18,8 @@ use super::{Action, Call, Hypercall, HYPERCALLS};
 const EXTRAVERSION: &str = ".0-tessera";
 /// `XENVER_capabilities`: AArch64 guests only (no AArch32 EL1).
 const CAPABILITIES: &str = "xen-3.0-aarch64 ";
-const CHANGESET: &str = "unavailable";
+/// What Xen built from a release tarball reports (no git changeset).
+const CHANGESET: &str = "";
 /// XENFEAT bits of a normal (not direct-mapped) Arm domU:
 /// writable_page_tables, auto_translated_physmap,
 /// memory_op_vnode_supported, ARM_SMCCC_supported, not_direct_mapped,
