@@ -52,9 +52,11 @@ const GNTCOPY_SOURCE_GREF: u16 = 1;
 const GNTCOPY_DEST_GREF: u16 = 2;
 /// Entries per grant frame.
 const PER_FRAME: u32 = 512;
-/// Most grant mappings a domain may hold (Xen's maptrack limit is 1024
-/// frames of 256; a dom0less domU needs far fewer).
-const MAX_MAPTRACK: usize = 65536;
+/// Most grant mappings a domain may hold at once. Xen's limit is 1024
+/// maptrack frames of 256 entries; ours is smaller because the table lives
+/// on the hypervisor heap (about 40 bytes an entry), and a hostile domain
+/// must not be able to exhaust it (a domain can map its own grants).
+const MAX_MAPTRACK: usize = 8192;
 
 /// One of the caller's grant mappings (its handle is the index).
 pub(super) struct MapTrack {
@@ -191,14 +193,9 @@ fn map_one(c: &mut Call, b: &mut [u8; 32]) {
         let readonly = flags & GNTMAP_READONLY != 0;
         let granter = super::lookup(dom).ok_or(GNTST_BAD_DOMAIN)?;
         let me = c.guest.domid();
-        let handle = {
-            let t = c.xen.grants.lock();
-            match t.maptrack.iter().position(|m| m.is_none()) {
-                Some(h) => h,
-                None if t.maptrack.len() < MAX_MAPTRACK => t.maptrack.len(),
-                None => return Err(GNTST_NO_DEVICE_SPACE),
-            }
-        };
+        if c.xen.grants.lock().maptrack.iter().flatten().count() >= MAX_MAPTRACK {
+            return Err(GNTST_NO_DEVICE_SPACE);
+        }
         let pa = pin(&granter, me, gref, readonly, &granter_page(&granter))?;
         if !granter.pages.get_ref(pa) {
             unpin(&granter, gref, readonly);
@@ -211,20 +208,27 @@ fn map_one(c: &mut Call, b: &mut [u8; 32]) {
             return Err(GNTST_GENERAL_ERROR);
         }
         granter.foreign_maps.fetch_add(1, Ordering::AcqRel);
-        let mut t = c.xen.grants.lock();
-        let m = Some(MapTrack {
+        let m = MapTrack {
             granter,
             gref,
             gfn,
             pa,
             readonly,
-        });
-        if handle < t.maptrack.len() {
-            t.maptrack[handle] = m;
-        } else {
-            t.maptrack.push(m);
+        };
+        let mut t = c.xen.grants.lock();
+        if let Some(h) = t.maptrack.iter().position(|m| m.is_none()) {
+            t.maptrack[h] = Some(m);
+            return Ok(h as u32);
         }
-        Ok(handle as u32)
+        // Never a panic on a full heap: the mapping is undone instead.
+        if t.maptrack.len() >= MAX_MAPTRACK || t.maptrack.try_reserve(1).is_err() {
+            drop(t);
+            let _ = c.guest.set_gfn(gfn, None);
+            release(m);
+            return Err(GNTST_NO_DEVICE_SPACE);
+        }
+        t.maptrack.push(Some(m));
+        Ok((t.maptrack.len() - 1) as u32)
     })();
     let (st, handle) = match status {
         Ok(h) => (GNTST_OKAY, h),
