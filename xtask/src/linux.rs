@@ -145,11 +145,19 @@ pub fn kernel_release() -> Result<String> {
     read_trimmed(&f).with_context(|| format!("no {}: run linux::kernel() first", f.display()))
 }
 
-/// The ZynqMP ZCU102 rev1.0 device tree from the kernel package, when it
-/// has one; call [`kernel`] first.
-#[allow(dead_code)]
-pub fn zcu102_dtb() -> Option<PathBuf> {
-    Some(cache_dir().join(ZCU102_DTB)).filter(|p| p.exists())
+/// A board device tree the kernel package ships, as cached next to the
+/// kernel (today the ZynqMP ZCU102 rev1.0 one); call [`kernel`] first.
+pub fn packaged_dtb(file: &str) -> Result<PathBuf> {
+    ensure!(
+        file == ZCU102_DTB,
+        "only {ZCU102_DTB} is taken from the kernel package, not {file}"
+    );
+    let p = cache_dir().join(file);
+    ensure!(
+        p.exists(),
+        "the cached kernel package has no xilinx/{file} (target/debian)"
+    );
+    Ok(p)
 }
 
 /// A newc initramfs with busybox (from Debian's `busybox-static:arm64`) and
@@ -1255,7 +1263,7 @@ Depends: linux-image-6.1.0-56-arm64 (= 6.1.192-2)
         eprintln!(
             "Image {} bytes (image_size {size:#x}), release {release}, dtb {:?}",
             data.len(),
-            zcu102_dtb()
+            packaged_dtb(ZCU102_DTB).ok()
         );
         // The inflater on a real kernel, gzip'd by the system's gzip.
         if let Ok(out) = Command::new("gzip").arg("-c").arg(&image).output() {

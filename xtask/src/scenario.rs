@@ -46,6 +46,14 @@ pub struct Scenario {
     /// A change made to QEMU's own device tree before boot (see dtb.rs).
     #[serde(default)]
     pub dtb_corruption: Option<String>,
+    /// The board's device tree to start from, for machines QEMU generates
+    /// none for (xlnx-zcu102): `debian:<file>` names one the Linux kernel
+    /// package ships (fetched with it, see linux.rs), anything else is a
+    /// path from the repository root. /chosen gets `xen,xen-bootargs`
+    /// (empty if none is given, so the board's Linux bootargs are not
+    /// taken for the hypervisor's) and the domains.
+    #[serde(default)]
+    pub base_dtb: Option<String>,
     /// Lines that must appear, in this order (substring match).
     #[serde(default)]
     pub expect: Vec<String>,
@@ -291,7 +299,21 @@ pub fn prepare(name: &str, sc: &Scenario, logdir: &Path, testing: bool) -> Resul
         m.extra
             .extend(["-dtb".to_string(), path.display().to_string()]);
     }
-    if !sc.domain.is_empty() || !sc.xen_bootargs.is_empty() || !sc.chosen_extra.is_empty() {
+    let base_dtb = match sc.base_dtb.as_deref() {
+        None => None,
+        Some(b) => Some(match b.strip_prefix("debian:") {
+            Some(file) => {
+                crate::linux::kernel()?;
+                crate::linux::packaged_dtb(file)?
+            }
+            None => util::root().join(b),
+        }),
+    };
+    if !sc.domain.is_empty()
+        || !sc.xen_bootargs.is_empty()
+        || !sc.chosen_extra.is_empty()
+        || base_dtb.is_some()
+    {
         if sc.dtb_corruption.is_some() {
             bail!("{name}: dtb_corruption and domains cannot be combined");
         }
@@ -361,8 +383,12 @@ pub fn prepare(name: &str, sc: &Scenario, logdir: &Path, testing: bool) -> Resul
                 ramdisk,
             });
         }
-        let dtb_path =
-            dtb::with_domains(&m, logdir, name, &sc.xen_bootargs, &sc.chosen_extra, &nodes)?;
+        let base = dtb::Base {
+            file: base_dtb.as_deref(),
+            xen_bootargs: &sc.xen_bootargs,
+            chosen_extra: &sc.chosen_extra,
+        };
+        let dtb_path = dtb::with_domains(&m, logdir, name, &base, &nodes)?;
         m.extra
             .extend(["-dtb".to_string(), dtb_path.display().to_string()]);
     }
