@@ -46,6 +46,18 @@ echo "TESSERA-LINUX-USERSPACE: $(uname -r) cpus=$(nproc)" > /dev/console
 poweroff -f
 "#;
 
+/// An /init that also lists /proc/interrupts (which interrupt controller
+/// driver took which lines, and how often they fired), then powers off.
+pub const INIT_INTERRUPTS: &str = r#"#!/bin/sh
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+echo "TESSERA-LINUX-USERSPACE: $(uname -r) cpus=$(nproc)" > /dev/console
+cat /proc/interrupts > /dev/console
+poweroff -f
+"#;
+
 /// The demo's init: a shell on the console; leaving it powers the domain
 /// off.
 pub const INIT_SHELL: &str = r#"#!/bin/sh
@@ -64,7 +76,8 @@ pub fn init_script(name: &str) -> Result<&'static str> {
     match name {
         "poweroff" => Ok(INIT_POWEROFF),
         "shell" => Ok(INIT_SHELL),
-        other => bail!("unknown initramfs '{other}' (poweroff, shell)"),
+        "interrupts" => Ok(INIT_INTERRUPTS),
+        other => bail!("unknown initramfs '{other}' (poweroff, shell, interrupts)"),
     }
 }
 
