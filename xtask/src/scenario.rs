@@ -670,6 +670,33 @@ mod tests {
         );
     }
 
+    /// The vGIC conformance checks are the same on both GIC versions: the
+    /// GICv3 (virt) and GICv2 (zcu102) scenarios expect the same test
+    /// guest checks to pass, run the same guest mode, and forbid FAIL.
+    #[test]
+    fn gicv2_and_gicv3_scenarios_expect_the_same_interrupt_checks() {
+        let checks = |name: &str| -> (Vec<String>, String) {
+            let sc = load(name).unwrap();
+            assert!(sc.forbid.iter().any(|f| f == "FAIL"), "{name}");
+            let passes = sc
+                .expect
+                .iter()
+                .filter_map(|e| e.split("testguest: PASS ").nth(1))
+                .map(|c| c.split(' ').next().unwrap().to_string())
+                .collect();
+            (passes, sc.domain[0].bootargs.clone())
+        };
+        let (v3, args3) = checks("guest-irq");
+        let (v2, args2) = checks("zcu102-guest-irq");
+        assert_eq!(v3.len(), 7, "{v3:?}");
+        assert_eq!(v3, v2);
+        assert_eq!(args3, args2);
+        assert_eq!(
+            load("zcu102-guest-irq").unwrap().machine.as_deref(),
+            Some("xlnx-zcu102,virtualization=on")
+        );
+    }
+
     #[test]
     fn an_unknown_initramfs_is_refused() {
         assert!(crate::linux::init_script("nope").is_err());
