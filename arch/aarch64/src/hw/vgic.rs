@@ -180,8 +180,7 @@ impl VirtInterface for GichV2 {
     fn sync(&self, vgic: &mut Vgic, vcpu: usize, st: &mut GicCpuState) {
         let h = &self.hyp;
         for i in 0..st.used {
-            let (intid, pending, active) = v2::decode_lr(h.read32(GICH_LR0 + 4 * i));
-            vgic.fold(vcpu, intid, pending, active);
+            vgic.fold_v2(vcpu, h.read32(GICH_LR0 + 4 * i));
             h.write32(GICH_LR0 + 4 * i, 0);
         }
         st.used = 0;

@@ -41,10 +41,13 @@ pub struct IrqState {
     /// The pending latch is in a list register right now (it comes back
     /// if the guest has not taken the interrupt by the next exit).
     pub latch_in_lr: bool,
-    /// GICv2 SGIs: the vCPU that sent the last one (GICC_IAR's CPUID).
+    /// GICv2 SGIs: the vCPU that sent the pending one (GICC_IAR's CPUID).
     /// Two senders of the same SGI before it is taken merge into one
     /// pending SGI from the later sender, as in Xen's vGIC.
     pub source: u8,
+    /// GICv2 SGIs: the sender of the one the guest has acknowledged (its
+    /// EOI names it, so its list register must keep that CPUID).
+    pub active_source: u8,
 }
 
 impl IrqState {
@@ -215,14 +218,22 @@ impl Vgic {
         let mut all: Vec<LrEntry> = Vec::new();
         let mut push = |intid: u32, s: &IrqState| {
             let pending = s.pending() && s.enabled && self.group_enabled();
+            // A GICv2 SGI from another sender than the active one is a
+            // different interrupt: it waits for the active one's EOI
+            // (which comes back to us as a maintenance interrupt).
+            let other_sender = intid < 16 && s.active && s.source != s.active_source;
             if pending || s.active {
                 all.push(LrEntry {
                     intid,
                     priority: s.priority,
-                    pending,
+                    pending: pending && !other_sender,
                     active: s.active,
-                    eoi: !s.edge,
-                    source: if intid < 16 { s.source } else { 0 },
+                    eoi: !s.edge || (pending && other_sender),
+                    source: match (intid < 16, s.active) {
+                        (false, _) => 0,
+                        (true, true) => s.active_source,
+                        (true, false) => s.source,
+                    },
                 });
             }
         };
@@ -284,12 +295,10 @@ impl Vgic {
         intid: u32,
         targets: impl Iterator<Item = usize>,
     ) -> Vec<usize> {
+        let _ = from;
         let mut kick = Vec::new();
         for t in targets {
             if t < self.nr_vcpus() {
-                if let Some(s) = self.irq_mut(t, intid & 0xf) {
-                    s.source = from as u8;
-                }
                 if let Some(v) = self.inject(t, intid & 0xf) {
                     kick.push(v);
                 }

@@ -60,6 +60,37 @@ pub fn decode_lr(lr: u32) -> (u32, bool, bool) {
 }
 
 impl Vgic {
+    /// Takes back a GICH list register after the guest ran: the common
+    /// fold, and for an SGI it has acknowledged, the sender its EOI will
+    /// name.
+    pub fn fold_v2(&mut self, vcpu: usize, lr: u32) {
+        let (intid, pending, active) = decode_lr(lr);
+        self.fold(vcpu, intid, pending, active);
+        if intid < 16 && active {
+            if let Some(s) = self.irq_mut(vcpu, intid) {
+                s.active_source = ((lr >> 10) & 7) as u8;
+            }
+        }
+    }
+
+    /// SGI `intid` from vCPU `from` to `targets`, remembering the sender.
+    fn send_sgi_v2(
+        &mut self,
+        from: usize,
+        intid: u32,
+        targets: impl Iterator<Item = usize>,
+    ) -> Vec<usize> {
+        let targets: Vec<usize> = targets.collect();
+        for &t in &targets {
+            if let Some(s) = self.irq_mut(t, intid & 0xf) {
+                s.source = from as u8;
+            }
+        }
+        self.send_sgi(from, intid, targets.into_iter())
+    }
+}
+
+impl Vgic {
     /// A guest read of the distributor by vCPU `vcpu` (banked registers
     /// are that vCPU's).
     pub fn dist_read_v2(&self, vcpu: usize, off: u64, size: u8) -> u64 {
@@ -188,7 +219,7 @@ impl Vgic {
             2 => alloc::vec![vcpu],
             _ => Vec::new(),
         };
-        self.send_sgi(vcpu, intid, targets.into_iter())
+        self.send_sgi_v2(vcpu, intid, targets.into_iter())
     }
 
     /// GICD_CPENDSGIR / GICD_SPENDSGIR reads: a byte per SGI, the bit of
@@ -214,7 +245,7 @@ impl Vgic {
                 continue;
             }
             let src = 31 - from.leading_zeros();
-            kick.extend(self.send_sgi(src as usize, first + i, core::iter::once(vcpu)));
+            kick.extend(self.send_sgi_v2(src as usize, first + i, core::iter::once(vcpu)));
         }
         kick
     }
@@ -306,6 +337,57 @@ mod tests {
         // SPENDSGIR: SGI 9 on vCPU 0 "from" vCPU 2.
         assert_eq!(g.dist_write_v2(0, 0xf29, 1, 0b100), [0]);
         assert_eq!(g.irq(0, 9).unwrap().source, 2);
+    }
+
+    /// SGI 4 from vCPU 1 is active on vCPU 0 when vCPU 2 sends it too:
+    /// the LR keeps sender 1 (the guest's EOI names it), the second waits,
+    /// asking for a maintenance interrupt at the EOI, then comes from 2.
+    #[test]
+    fn an_sgi_from_a_second_sender_waits_for_the_first_ones_eoi() {
+        let mut g = Vgic::new(3, 32);
+        g.ctlr = 1;
+        g.dist_write_v2(0, 0x100, 4, 0xffff);
+        g.dist_write_v2(1, 0xf00, 4, (0b1 << 16) | 4);
+        let (lrs, _) = g.load_lrs(0, 4);
+        assert_eq!((lrs[0].intid, lrs[0].source, lrs[0].pending), (4, 1, true));
+        // The guest acknowledges it: the LR comes back active.
+        let acked = encode_lr(&LrEntry {
+            pending: false,
+            active: true,
+            ..lrs[0]
+        });
+        g.fold_v2(0, acked);
+        g.dist_write_v2(2, 0xf00, 4, (0b1 << 16) | 4);
+        let (lrs, _) = g.load_lrs(0, 4);
+        assert_eq!(lrs.len(), 1);
+        let e = lrs[0];
+        assert_eq!(
+            (e.active, e.pending, e.source, e.eoi),
+            (true, false, 1, true)
+        );
+        // EOI: the LR comes back invalid; the second SGI follows, from 2.
+        g.fold_v2(
+            0,
+            encode_lr(&LrEntry {
+                pending: false,
+                active: false,
+                ..e
+            }),
+        );
+        let (lrs, _) = g.load_lrs(0, 4);
+        assert_eq!(
+            (lrs[0].pending, lrs[0].active, lrs[0].source),
+            (true, false, 2)
+        );
+        g.fold_v2(
+            0,
+            encode_lr(&LrEntry {
+                pending: false,
+                active: false,
+                ..lrs[0]
+            }),
+        );
+        assert!(!g.has_pending(0));
     }
 
     #[test]
