@@ -1,4 +1,4 @@
-//! The Tessera image as a library: it links the platform, the arch crate
+//! The Tessera image as a library: it links the chosen platform, the arch crate
 //! and every plugin enabled by a cargo feature (one feature per Kconfig
 //! symbol). A plugin crate nothing names is not linked at all, so each one
 //! is named here, behind its feature: this file and the feature list in
@@ -7,7 +7,11 @@
 
 pub extern crate tessera_arch_aarch64 as arch;
 pub extern crate tessera_core as core_;
+
+#[cfg(feature = "platform-qemu-virt")]
 extern crate tessera_platform_qemu_virt as _;
+#[cfg(feature = "platform-zynqmp")]
+extern crate tessera_platform_zynqmp as _;
 
 #[cfg(feature = "sched-arinc653")]
 extern crate tessera_sched_arinc653 as _;

@@ -85,6 +85,34 @@ pub fn plugin_crates() -> Result<Vec<PluginCrate>> {
     Ok(out)
 }
 
+/// A platform crate and its Kconfig choice symbol.
+#[derive(Debug, Clone)]
+pub struct PlatformCrate {
+    pub symbol: String,
+    pub feature: String,
+}
+
+/// Every platform crate: platforms/<name>/ with a Cargo.toml. The naming
+/// rule mirrors the plugins': Kconfig `PLATFORM_ZYNQMP` = feature
+/// `platform-zynqmp` = crate `tessera-platform-zynqmp` in
+/// platforms/zynqmp/; the choice in platforms/Kconfig links exactly one.
+pub fn platform_crates() -> Result<Vec<PlatformCrate>> {
+    let root = util::root().join("platforms");
+    let mut out = vec![];
+    for dir in std::fs::read_dir(&root)?
+        .flatten()
+        .filter(|e| e.path().join("Cargo.toml").exists())
+    {
+        let name = dir.file_name().to_string_lossy().into_owned();
+        out.push(PlatformCrate {
+            symbol: format!("PLATFORM_{}", name.to_uppercase().replace('-', "_")),
+            feature: format!("platform-{name}"),
+        });
+    }
+    out.sort_by(|a, b| a.feature.cmp(&b.feature));
+    Ok(out)
+}
+
 /// Name of a configuration from its file: configs/qemu-arm64_defconfig -> qemu-arm64.
 pub fn config_name(path: &Path) -> String {
     let stem = path
@@ -147,15 +175,19 @@ pub fn resolve(base: &Path, fragments: &[String], variant: &str) -> Result<Confi
         .collect();
     let r = Resolved { symbols };
     let plugins = plugin_crates()?;
-    let features = plugins
+    let set = |symbol: &str| r.symbols.iter().any(|s| s.name == symbol && s.value == "y");
+    let mut features: Vec<String> = plugins
         .iter()
-        .filter(|p| {
-            r.symbols
-                .iter()
-                .any(|s| s.name == p.symbol && s.value == "y")
-        })
+        .filter(|p| set(&p.symbol))
         .map(|p| p.feature.clone())
+        .chain(
+            platform_crates()?
+                .into_iter()
+                .filter(|p| set(&p.symbol))
+                .map(|p| p.feature),
+        )
         .collect();
+    features.sort();
     let text = std::fs::read_to_string(&dot_config)?;
     let config_rs = dir.join("config.rs");
     let generated = generate_rust(&name, &text, &r.symbols)?;
@@ -368,6 +400,63 @@ mod tests {
     }
 
     #[test]
+    fn platform_crates_follow_the_naming_rule_and_the_kconfig_choice() {
+        let platforms = platform_crates().unwrap();
+        assert!(platforms.len() >= 2);
+        let kconfig = std::fs::read_to_string(util::root().join("platforms/Kconfig")).unwrap();
+        let manifest = std::fs::read_to_string(util::root().join("Cargo.toml")).unwrap();
+        for p in platforms {
+            let name = p.feature.strip_prefix("platform-").unwrap();
+            let dir = util::root().join("platforms").join(name);
+            let crate_toml = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+            assert!(
+                crate_toml.contains(&format!("name = \"tessera-{}\"", p.feature)),
+                "{}",
+                dir.display()
+            );
+            assert!(
+                kconfig.contains(&format!("config {}\n", p.symbol)),
+                "{}",
+                p.symbol
+            );
+            assert!(
+                manifest.contains(&format!("{} = [\"dep:tessera-{}\"]", p.feature, p.feature)),
+                "Cargo.toml has no feature {}",
+                p.feature
+            );
+        }
+    }
+
+    #[test]
+    fn zcu102_defconfig_links_its_platform_and_the_cadence_console() {
+        let c = resolve(
+            Path::new(&util::root().join("configs/zcu102_defconfig")),
+            &[],
+            "xtask-unit",
+        )
+        .unwrap();
+        assert_eq!(
+            c.features,
+            [
+                "platform-zynqmp",
+                "sched-null",
+                "uart-cadence",
+                "vuart-vpl011"
+            ]
+        );
+        let v = |n: &str| {
+            c.symbols
+                .iter()
+                .find(|s| s.name == n)
+                .map(|s| s.value.clone())
+        };
+        assert_eq!(v("EARLY_UART_DRIVER").as_deref(), Some("cadence"));
+        assert_eq!(v("EARLY_UART_BASE_ADDRESS").as_deref(), Some("0xff000000"));
+        assert_eq!(v("NR_CPUS").as_deref(), Some("4"));
+        assert_eq!(v("PLATFORM_QEMU_VIRT").as_deref(), Some("n"));
+    }
+
+    #[test]
     fn default_config_resolves_with_its_plugins() {
         let c = resolve(
             Path::new(&util::root().join(DEFAULT_CONFIG)),
@@ -375,7 +464,15 @@ mod tests {
             "xtask-unit",
         )
         .unwrap();
-        assert_eq!(c.features, ["sched-null", "uart-pl011", "vuart-vpl011"]);
+        assert_eq!(
+            c.features,
+            [
+                "platform-qemu-virt",
+                "sched-null",
+                "uart-pl011",
+                "vuart-vpl011"
+            ]
+        );
         let v = |n: &str| {
             c.symbols
                 .iter()

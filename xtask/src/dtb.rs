@@ -138,34 +138,58 @@ fn dts_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// QEMU's tree for `m` with `xen,xen-bootargs` and the domains added under
-/// /chosen (through dtc, the way Xen's ImageBuilder edits a board's tree).
+/// What a scenario's tree starts from and puts under /chosen besides the
+/// domains.
+pub struct Base<'a> {
+    /// The board's tree; `None`: the one QEMU generates for the machine.
+    pub file: Option<&'a Path>,
+    pub xen_bootargs: &'a str,
+    /// Raw lines under /chosen (cpupool nodes).
+    pub chosen_extra: &'a [String],
+}
+
+/// QEMU's tree for `m` (or the board's, `base.file`) with
+/// `xen,xen-bootargs` and the domains added under /chosen (through dtc, the
+/// way Xen's ImageBuilder edits a board's tree).
 pub fn with_domains(
     m: &Machine,
     dir: &Path,
     name: &str,
-    xen_bootargs: &str,
-    chosen_extra: &[String],
+    base: &Base,
     domains: &[DomainNode],
 ) -> Result<std::path::PathBuf> {
-    let base = dir.join(format!("{name}.qemu.dtb"));
-    dump_qemu_dtb(m, &base)?;
+    let from = match base.file {
+        Some(f) => f.to_path_buf(),
+        None => {
+            let dumped = dir.join(format!("{name}.qemu.dtb"));
+            dump_qemu_dtb(m, &dumped)?;
+            dumped
+        }
+    };
     let dts = Command::new("dtc")
         .args(["-q", "-I", "dtb", "-O", "dts"])
-        .arg(&base)
+        .arg(&from)
         .output()
         .context("running dtc")?;
     if !dts.status.success() {
         bail!(
-            "dtc could not read QEMU's tree: {}",
+            "dtc could not read {}: {}",
+            from.display(),
             String::from_utf8_lossy(&dts.stderr)
         );
     }
     let mut src = String::from_utf8(dts.stdout)?;
     src += "\n/ {\n\tchosen {\n\t\t#address-cells = <0x2>;\n\t\t#size-cells = <0x2>;\n";
-    if !xen_bootargs.is_empty() {
-        let _ = writeln!(src, "\t\txen,xen-bootargs = {};", dts_string(xen_bootargs));
+    // A board's tree carries Linux's bootargs: the hypervisor gets its own
+    // (empty when the scenario gives none), as Xen's ImageBuilder writes.
+    if !base.xen_bootargs.is_empty() || base.file.is_some() {
+        let _ = writeln!(
+            src,
+            "\t\txen,xen-bootargs = {};",
+            dts_string(base.xen_bootargs)
+        );
     }
+    let chosen_extra = base.chosen_extra;
     for line in chosen_extra {
         let _ = writeln!(src, "\t\t{line}");
     }

@@ -46,6 +46,18 @@ echo "TESSERA-LINUX-USERSPACE: $(uname -r) cpus=$(nproc)" > /dev/console
 poweroff -f
 "#;
 
+/// An /init that also lists /proc/interrupts (which interrupt controller
+/// driver took which lines, and how often they fired), then powers off.
+pub const INIT_INTERRUPTS: &str = r#"#!/bin/sh
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+echo "TESSERA-LINUX-USERSPACE: $(uname -r) cpus=$(nproc)" > /dev/console
+cat /proc/interrupts > /dev/console
+poweroff -f
+"#;
+
 /// The demo's init: a shell on the console; leaving it powers the domain
 /// off.
 pub const INIT_SHELL: &str = r#"#!/bin/sh
@@ -64,7 +76,8 @@ pub fn init_script(name: &str) -> Result<&'static str> {
     match name {
         "poweroff" => Ok(INIT_POWEROFF),
         "shell" => Ok(INIT_SHELL),
-        other => bail!("unknown initramfs '{other}' (poweroff, shell)"),
+        "interrupts" => Ok(INIT_INTERRUPTS),
+        other => bail!("unknown initramfs '{other}' (poweroff, shell, interrupts)"),
     }
 }
 
@@ -145,11 +158,19 @@ pub fn kernel_release() -> Result<String> {
     read_trimmed(&f).with_context(|| format!("no {}: run linux::kernel() first", f.display()))
 }
 
-/// The ZynqMP ZCU102 rev1.0 device tree from the kernel package, when it
-/// has one; call [`kernel`] first.
-#[allow(dead_code)]
-pub fn zcu102_dtb() -> Option<PathBuf> {
-    Some(cache_dir().join(ZCU102_DTB)).filter(|p| p.exists())
+/// A board device tree the kernel package ships, as cached next to the
+/// kernel (today the ZynqMP ZCU102 rev1.0 one); call [`kernel`] first.
+pub fn packaged_dtb(file: &str) -> Result<PathBuf> {
+    ensure!(
+        file == ZCU102_DTB,
+        "only {ZCU102_DTB} is taken from the kernel package, not {file}"
+    );
+    let p = cache_dir().join(file);
+    ensure!(
+        p.exists(),
+        "the cached kernel package has no xilinx/{file} (target/debian)"
+    );
+    Ok(p)
 }
 
 /// A newc initramfs with busybox (from Debian's `busybox-static:arm64`) and
@@ -1255,7 +1276,7 @@ Depends: linux-image-6.1.0-56-arm64 (= 6.1.192-2)
         eprintln!(
             "Image {} bytes (image_size {size:#x}), release {release}, dtb {:?}",
             data.len(),
-            zcu102_dtb()
+            packaged_dtb(ZCU102_DTB).ok()
         );
         // The inflater on a real kernel, gzip'd by the system's gzip.
         if let Ok(out) = Command::new("gzip").arg("-c").arg(&image).output() {

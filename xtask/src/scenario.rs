@@ -46,6 +46,14 @@ pub struct Scenario {
     /// A change made to QEMU's own device tree before boot (see dtb.rs).
     #[serde(default)]
     pub dtb_corruption: Option<String>,
+    /// The board's device tree to start from, for machines QEMU generates
+    /// none for (xlnx-zcu102): `debian:<file>` names one the Linux kernel
+    /// package ships (fetched with it, see linux.rs), anything else is a
+    /// path from the repository root. /chosen gets `xen,xen-bootargs`
+    /// (empty if none is given, so the board's Linux bootargs are not
+    /// taken for the hypervisor's) and the domains.
+    #[serde(default)]
+    pub base_dtb: Option<String>,
     /// Lines that must appear, in this order (substring match).
     #[serde(default)]
     pub expect: Vec<String>,
@@ -317,7 +325,21 @@ pub fn machine(name: &str, sc: &Scenario, logdir: &Path) -> Result<Machine> {
         m.extra
             .extend(["-dtb".to_string(), path.display().to_string()]);
     }
-    if !sc.domain.is_empty() || !sc.xen_bootargs.is_empty() || !sc.chosen_extra.is_empty() {
+    let base_dtb = match sc.base_dtb.as_deref() {
+        None => None,
+        Some(b) => Some(match b.strip_prefix("debian:") {
+            Some(file) => {
+                crate::linux::kernel()?;
+                crate::linux::packaged_dtb(file)?
+            }
+            None => util::root().join(b),
+        }),
+    };
+    if !sc.domain.is_empty()
+        || !sc.xen_bootargs.is_empty()
+        || !sc.chosen_extra.is_empty()
+        || base_dtb.is_some()
+    {
         if sc.dtb_corruption.is_some() {
             bail!("{name}: dtb_corruption and domains cannot be combined");
         }
@@ -387,8 +409,12 @@ pub fn machine(name: &str, sc: &Scenario, logdir: &Path) -> Result<Machine> {
                 ramdisk,
             });
         }
-        let dtb_path =
-            dtb::with_domains(&m, logdir, name, &sc.xen_bootargs, &sc.chosen_extra, &nodes)?;
+        let base = dtb::Base {
+            file: base_dtb.as_deref(),
+            xen_bootargs: &sc.xen_bootargs,
+            chosen_extra: &sc.chosen_extra,
+        };
+        let dtb_path = dtb::with_domains(&m, logdir, name, &base, &nodes)?;
         m.extra
             .extend(["-dtb".to_string(), dtb_path.display().to_string()]);
     }
@@ -696,6 +722,33 @@ mod tests {
         assert!(
             demo.interact.is_empty(),
             "the demo is for a person to type into"
+        );
+    }
+
+    /// The vGIC conformance checks are the same on both GIC versions: the
+    /// GICv3 (virt) and GICv2 (zcu102) scenarios expect the same test
+    /// guest checks to pass, run the same guest mode, and forbid FAIL.
+    #[test]
+    fn gicv2_and_gicv3_scenarios_expect_the_same_interrupt_checks() {
+        let checks = |name: &str| -> (Vec<String>, String) {
+            let sc = load(name).unwrap();
+            assert!(sc.forbid.iter().any(|f| f == "FAIL"), "{name}");
+            let passes = sc
+                .expect
+                .iter()
+                .filter_map(|e| e.split("testguest: PASS ").nth(1))
+                .map(|c| c.split(' ').next().unwrap().to_string())
+                .collect();
+            (passes, sc.domain[0].bootargs.clone())
+        };
+        let (v3, args3) = checks("guest-irq");
+        let (v2, args2) = checks("zcu102-guest-irq");
+        assert_eq!(v3.len(), 7, "{v3:?}");
+        assert_eq!(v3, v2);
+        assert_eq!(args3, args2);
+        assert_eq!(
+            load("zcu102-guest-irq").unwrap().machine.as_deref(),
+            Some("xlnx-zcu102,virtualization=on")
         );
     }
 

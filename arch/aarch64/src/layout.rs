@@ -86,6 +86,10 @@ pub const IPA_BITS: u32 = 39;
 /// Stage-2 leaf attributes for guest RAM: Normal write-back (MemAttr
 /// 0b1111), read-write (S2AP 0b11), inner shareable, access flag.
 pub const S2_RAM: u64 = (0b1111 << 2) | (0b11 << 6) | SH_INNER | AF;
+/// Stage-2 leaf attributes for device registers given to a guest (the
+/// GICv2 virtual CPU interface): Device-nGnRE (MemAttr 0b0001),
+/// read-write, never executable (XN[1], bit 54), access flag.
+pub const S2_DEVICE: u64 = (0b0001 << 2) | (0b11 << 6) | AF | XN;
 
 #[cfg(test)]
 mod tests {

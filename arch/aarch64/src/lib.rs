@@ -1,5 +1,6 @@
 //! aarch64 at EL2 (non-VHE): boot, exception vectors, EL2 page tables,
-//! the GICv3, the hypervisor timer, PSCI, and the [`Hal`] core boots with.
+//! the GICv3 or GICv2 (whichever the device tree describes), the
+//! hypervisor timer, PSCI, and the [`Hal`] core boots with.
 //!
 //! The pure parts (layout constants, page-table builder, ESR decoding)
 //! build and are tested on any host; the parts that execute EL2

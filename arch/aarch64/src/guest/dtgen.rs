@@ -11,7 +11,7 @@
 //!            cpu@<affinity> { compatible; device_type = "cpu"; reg;
 //!                             [clock-frequency;] enable-method = "psci"; }; };
 //!     memory@<bank0> { device_type = "memory"; reg = <all banks>; };
-//!     interrupt-controller@3001000 { GICv3, phandle 65000 };
+//!     interrupt-controller@3001000 { GICv3 or GICv2 (the host's), phandle 65000 };
 //!     timer { compatible = "arm,armv8-timer"; interrupts; interrupt-parent; };
 //!     sbsa-uart@22000000 { ... };            (vpl011 only)
 //! };
@@ -27,15 +27,16 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::vgic::GicVersion;
 use tessera_core::fdt::Fdt;
 use tessera_core::fdt_write::{FdtWriteError, FdtWriter};
 
 use super::layout::{
-    vcpu_affinity, GUEST_GICV3_GICD_BASE, GUEST_GICV3_GICD_SIZE, GUEST_GICV3_GICR0_BASE,
-    GUEST_GICV3_GICR0_SIZE, GUEST_GICV3_RDIST_REGIONS, GUEST_MAX_VCPUS, GUEST_PHANDLE_GIC,
-    GUEST_PL011_BASE, GUEST_PL011_SIZE, GUEST_RAM_BANKS, GUEST_ROOT_ADDRESS_CELLS,
-    GUEST_ROOT_SIZE_CELLS, GUEST_TIMER_PHYS_NS_PPI, GUEST_TIMER_PHYS_S_PPI, GUEST_TIMER_VIRT_PPI,
-    GUEST_VPL011_SPI,
+    vcpu_affinity, GUEST_GICC_BASE, GUEST_GICC_SIZE, GUEST_GICD_BASE, GUEST_GICD_SIZE,
+    GUEST_GICV3_GICD_BASE, GUEST_GICV3_GICD_SIZE, GUEST_GICV3_GICR0_BASE, GUEST_GICV3_GICR0_SIZE,
+    GUEST_GICV3_RDIST_REGIONS, GUEST_MAX_VCPUS, GUEST_PHANDLE_GIC, GUEST_PL011_BASE,
+    GUEST_PL011_SIZE, GUEST_RAM_BANKS, GUEST_ROOT_ADDRESS_CELLS, GUEST_ROOT_SIZE_CELLS,
+    GUEST_TIMER_PHYS_NS_PPI, GUEST_TIMER_PHYS_S_PPI, GUEST_TIMER_VIRT_PPI, GUEST_VPL011_SPI,
 };
 
 /// The CPU `compatible` to use when the host's is not passed on. Xen
@@ -90,6 +91,9 @@ pub struct GuestDtSpec<'a> {
     /// `xen,enhanced`: add the `hypervisor` node (Xen's
     /// `make_hypervisor_node`).
     pub xen: bool,
+    /// The interrupt controller node: GICv3 (`make_gicv3_domU_node`) or
+    /// GICv2 (`make_gicv2_domU_node`).
+    pub gic: GicVersion,
 }
 
 /// Xen's smallest extended region (`EXT_REGION_MIN_SIZE`: 64 MiB).
@@ -365,18 +369,33 @@ pub fn build(spec: &GuestDtSpec) -> Result<Vec<u8>, DtGenError> {
         .prop_cells("reg", &reg)
         .end_node();
 
-    // make_gicv3_domU_node
     let mut gic_reg = Vec::new();
-    gic_reg.extend(range(GUEST_GICV3_GICD_BASE, GUEST_GICV3_GICD_SIZE));
-    gic_reg.extend(range(GUEST_GICV3_GICR0_BASE, GUEST_GICV3_GICR0_SIZE));
-    w.begin_node(&format!("interrupt-controller@{GUEST_GICV3_GICD_BASE:x}"))
-        .prop_u32("#address-cells", 0)
-        .prop_u32("#interrupt-cells", 3)
-        .prop_empty("interrupt-controller")
-        .prop_str("compatible", "arm,gic-v3")
-        .prop_u32("#redistributor-regions", GUEST_GICV3_RDIST_REGIONS)
-        .prop_cells("reg", &gic_reg)
-        .prop_u32("linux,phandle", GUEST_PHANDLE_GIC)
+    match spec.gic {
+        GicVersion::V3 => {
+            // make_gicv3_domU_node
+            gic_reg.extend(range(GUEST_GICV3_GICD_BASE, GUEST_GICV3_GICD_SIZE));
+            gic_reg.extend(range(GUEST_GICV3_GICR0_BASE, GUEST_GICV3_GICR0_SIZE));
+            w.begin_node(&format!("interrupt-controller@{GUEST_GICV3_GICD_BASE:x}"))
+                .prop_u32("#address-cells", 0)
+                .prop_u32("#interrupt-cells", 3)
+                .prop_empty("interrupt-controller")
+                .prop_str("compatible", "arm,gic-v3")
+                .prop_u32("#redistributor-regions", GUEST_GICV3_RDIST_REGIONS)
+                .prop_cells("reg", &gic_reg);
+        }
+        GicVersion::V2 => {
+            // make_gicv2_domU_node: distributor and CPU interface.
+            gic_reg.extend(range(GUEST_GICD_BASE, GUEST_GICD_SIZE));
+            gic_reg.extend(range(GUEST_GICC_BASE, GUEST_GICC_SIZE));
+            w.begin_node(&format!("interrupt-controller@{GUEST_GICD_BASE:x}"))
+                .prop_u32("#address-cells", 0)
+                .prop_u32("#interrupt-cells", 3)
+                .prop_empty("interrupt-controller")
+                .prop_str("compatible", "arm,gic-400")
+                .prop_cells("reg", &gic_reg);
+        }
+    }
+    w.prop_u32("linux,phandle", GUEST_PHANDLE_GIC)
         .prop_u32("phandle", GUEST_PHANDLE_GIC)
         .end_node();
 
@@ -469,6 +488,7 @@ mod tests {
             timer_clock_frequency: None,
             partial: None,
             xen: false,
+            gic: GicVersion::V3,
         }
     }
 
@@ -641,6 +661,32 @@ mod tests {
             "{} bytes: Xen's DOMU_DTB_SIZE",
             blob.len()
         );
+    }
+
+    /// A GICv2 host gives guests Xen's `make_gicv2_domU_node`: a GIC-400
+    /// with the distributor and the CPU interface at GUEST_GICD_BASE and
+    /// GUEST_GICC_BASE, the same phandle, no redistributors.
+    #[test]
+    fn gicv2_hosts_give_a_gic_400_node() {
+        let ram = [(GUEST_RAM0_BASE, 64 << 20)];
+        let blob = build(&GuestDtSpec {
+            gic: GicVersion::V2,
+            ..spec(&ram)
+        })
+        .unwrap();
+        let fdt = Fdt::new(&blob).unwrap();
+        let gic = fdt.node_by_phandle(GUEST_PHANDLE_GIC).unwrap();
+        assert_eq!(gic.name(), "interrupt-controller@3001000");
+        assert_eq!(strs(&gic, "compatible"), ["arm,gic-400"]);
+        assert_eq!(u32p(&gic, "#interrupt-cells"), 3);
+        assert_eq!(u32p(&gic, "#address-cells"), 0);
+        assert!(gic.property("#redistributor-regions").is_none());
+        assert_eq!(
+            gic.reg().collect::<Vec<_>>(),
+            [(0x0300_1000, 0x1000), (0x0300_2000, 0x2000)]
+        );
+        let timer = fdt.find_node("/timer").unwrap();
+        assert_eq!(u32p(&timer, "interrupt-parent"), GUEST_PHANDLE_GIC);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::p2m::P2m;
 use super::sysreg;
 use crate::guest::{dtgen, layout, loader};
 use crate::layout::{DIRECTMAP_BASE, DIRECTMAP_MAX_PA};
+use crate::vgic::GicVersion;
 
 /// Host RAM the boot modules live in, read through the direct map.
 fn host_bytes(addr: u64, size: u64) -> Result<&'static [u8], String> {
@@ -77,6 +78,16 @@ pub fn build_domain(fdt: &Fdt, spec: &DomainSpec, pool: u32) -> Result<u16, Stri
     if spec.ramdisk.is_some() && spec.kernel.size == 0 {
         return Err(String::from("empty kernel module"));
     }
+    // Guests see the host's GIC version; a GICv2 names at most 8 CPUs.
+    let iface = super::vgic::interface();
+    let gic = iface.guest_version();
+    if gic == GicVersion::V2 && spec.vcpus as usize > crate::vgic::v2::MAX_VCPUS {
+        return Err(format!(
+            "{} vCPUs: a virtual GICv2 has at most {} CPU interfaces",
+            spec.vcpus,
+            crate::vgic::v2::MAX_VCPUS
+        ));
+    }
     let banks = layout::ram_banks(spec.memory_bytes()).map_err(|e| format!("{e}"))?;
     let banks: Vec<(u64, u64)> = banks.as_slice().to_vec();
     let mut mpidrs = Vec::new();
@@ -129,6 +140,13 @@ pub fn build_domain(fdt: &Fdt, spec: &DomainSpec, pool: u32) -> Result<u16, Stri
                 };
             }
         }
+        // GICv2: the guest's CPU interface is the hardware's virtual one.
+        if let Some(pages) = iface.gicv_pages() {
+            for (i, pa) in pages.into_iter().enumerate() {
+                p2m.map_device(layout::GUEST_GICC_BASE + 0x1000 * i as u64, pa, 0x1000)
+                    .map_err(|e| format!("mapping the virtual CPU interface: {e}"))?;
+            }
+        }
         let kernel = host_bytes(spec.kernel.addr, spec.kernel.size)?;
         let plan = loader::plan(kernel, &banks).map_err(|e| format!("kernel: {e}"))?;
         for c in &plan.copies {
@@ -161,6 +179,7 @@ pub fn build_domain(fdt: &Fdt, spec: &DomainSpec, pool: u32) -> Result<u16, Stri
             timer_clock_frequency: None,
             partial,
             xen: xen_abi,
+            gic,
         };
         let probe = dtgen::build(&dt).map_err(|e| format!("device tree: {e}"))?;
         let (dtb_addr, initrd_addr) =
@@ -218,7 +237,7 @@ pub fn build_domain(fdt: &Fdt, spec: &DomainSpec, pool: u32) -> Result<u16, Stri
         .nr_spis
         .unwrap_or(if spec.vpl011 { 32 } else { 0 })
         .max(32);
-    let mut g = Guest::new(dom, p2m, banks, &mpidrs, entry, dtb_addr, nr_spis);
+    let mut g = Guest::new(dom, p2m, banks, &mpidrs, entry, dtb_addr, nr_spis, gic);
     if let Some(x) = xen_state {
         let rx = guest::XenConsoleRx::new();
         // Without a vpl011, console input goes to CONSOLEIO_read.

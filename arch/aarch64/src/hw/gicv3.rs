@@ -1,14 +1,16 @@
-//! The host GICv3: distributor, one redistributor per CPU, the CPU
-//! interface through the ICC system registers, and the reserved-SGI table.
-//! Register offsets from the GICv3 architecture specification (IHI 0069).
+//! The host GICv3: distributor, one redistributor per CPU, and the CPU
+//! interface through the ICC system registers. Register offsets from the
+//! GICv3 architecture specification (IHI 0069).
 
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use spin::Once;
-use tessera_core::fdt::Fdt;
+use tessera_core::fdt::Node;
 use tessera_core::hal::{HalError, Mmio, MmioRegion};
 
-use super::{mmu, percpu, timer};
+use super::gic::{HostGic, Ppis};
+use super::vgic::VirtInterface;
+use super::{mmu, percpu};
 
 // Distributor.
 const GICD_CTLR: usize = 0x0000;
@@ -34,52 +36,17 @@ const GICR_ISENABLER0: usize = SGI_BASE + 0x0100;
 const GICR_ICENABLER0: usize = SGI_BASE + 0x0180;
 const GICR_IPRIORITYR: usize = SGI_BASE + 0x0400;
 
-/// Software-generated interrupts reserved by the hypervisor, one owner each.
-pub mod sgi {
-    /// Ask a CPU to run its scheduler.
-    pub const RESCHEDULE: u32 = 0;
-    /// Ask a CPU to run a function (and acknowledge).
-    pub const CALL_FUNCTION: u32 = 1;
-    /// Rendezvous all CPUs (stop-machine, live patching).
-    pub const STOP_MACHINE: u32 = 2;
-    /// Who owns each reserved SGI.
-    pub const TABLE: [(u32, &str); 3] = [
-        (RESCHEDULE, "reschedule"),
-        (CALL_FUNCTION, "call-function"),
-        (STOP_MACHINE, "stop-machine"),
-    ];
-}
-
-/// What an interrupt taken at EL2 means for the guest that was running.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IrqEvent {
-    None,
-    /// Its virtual timer fired (already masked): inject PPI 27.
-    VirtualTimer,
-    /// The hypervisor timer: a deadline passed (WFI, physical timer).
-    HypTimer,
-    /// The virtual interface asked for attention (list registers drained
-    /// or a level interrupt was completed).
-    Maintenance,
-}
-
-/// The GIC maintenance interrupt (PPI 9 on every GICv3 system Arm
-/// describes; the DT interrupt-controller node says so too).
-pub const MAINTENANCE_INTID: u32 = 25;
-
-struct Gic {
+struct GicV3 {
     dist: MmioRegion,
     redist: MmioRegion,
     spis: u32,
-    hyp_timer: u32,
-    virt_timer: u32,
+    ppis: Ppis,
 }
 
-static GIC: Once<Gic> = Once::new();
+static GIC: Once<GicV3> = Once::new();
 /// Redistributor offset of each CPU (usize::MAX = not found).
 static RDIST_OF: [AtomicUsize; tessera_core::config::NR_CPUS] =
     [const { AtomicUsize::new(usize::MAX) }; tessera_core::config::NR_CPUS];
-static SPURIOUS: AtomicU64 = AtomicU64::new(0);
 
 fn wait_rwp(d: &MmioRegion) -> Result<(), HalError> {
     for _ in 0..1_000_000 {
@@ -90,15 +57,9 @@ fn wait_rwp(d: &MmioRegion) -> Result<(), HalError> {
     Err(HalError::Timeout)
 }
 
-/// Finds the GIC and the EL2 timer PPI in the device tree, brings up the
-/// distributor and the boot CPU's redistributor and CPU interface.
-pub fn init(fdt: &Fdt) -> Result<(), HalError> {
-    let node = fdt
-        .compatible_nodes("arm,gic-v3")
-        .next()
-        .ok_or(HalError::BadDeviceTree(
-            "no arm,gic-v3 interrupt controller",
-        ))?;
+/// Brings up the GICv3 the device tree node describes: the distributor
+/// and the boot CPU's redistributor and CPU interface.
+pub fn probe(node: &Node, ppis: Ppis) -> Result<&'static dyn HostGic, HalError> {
     let reg = node
         .reg_checked()
         .map_err(|_| HalError::BadDeviceTree("gic-v3 reg malformed"))?;
@@ -126,7 +87,6 @@ pub fn init(fdt: &Fdt) -> Result<(), HalError> {
         )
     };
 
-    let (hyp_timer, virt_timer) = timer_intids(fdt)?;
     let typer = dist.read32(GICD_TYPER);
     let spis = ((typer & 0x1f) + 1) * 32 - 32;
 
@@ -143,232 +103,147 @@ pub fn init(fdt: &Fdt) -> Result<(), HalError> {
     dist.write32(GICD_CTLR, CTLR_ARE | CTLR_ENABLE_G1 | CTLR_ENABLE_G0);
     wait_rwp(&dist)?;
 
-    GIC.call_once(|| Gic {
+    let g: &'static GicV3 = GIC.call_once(|| GicV3 {
         dist,
         redist,
         spis,
-        hyp_timer,
-        virt_timer,
+        ppis,
     });
-    cpu_init()
+    g.cpu_init()?;
+    Ok(g)
 }
 
-/// INTIDs of the EL2 physical timer (4th interrupt of the timer node) and
-/// of the EL1 virtual timer (3rd), which guests use.
-fn timer_intids(fdt: &Fdt) -> Result<(u32, u32), HalError> {
-    let node = fdt
-        .compatible_nodes("arm,armv8-timer")
-        .next()
-        .ok_or(HalError::BadDeviceTree("no arm,armv8-timer node"))?;
-    let cells: heapless_cells::Cells = node
-        .property("interrupts")
-        .map(|p| p.cells().collect())
-        .unwrap_or_default();
-    let c = cells.as_slice();
-    if c.len() < 12 || c[9] != 1 {
-        return Err(HalError::BadDeviceTree(
-            "timer node lacks the EL2 physical timer PPI",
-        ));
+impl HostGic for GicV3 {
+    fn name(&self) -> &'static str {
+        "GICv3"
     }
-    let (hyp, virt) = (c[10] + 16, c[7] + 16);
-    if hyp >= 32 || virt >= 32 || c[6] != 1 {
-        return Err(HalError::BadDeviceTree("timer PPI number out of range"));
-    }
-    Ok((hyp, virt))
-}
 
-mod heapless_cells {
-    #[derive(Default)]
-    pub struct Cells {
-        v: [u32; 16],
-        n: usize,
+    fn spis(&self) -> u32 {
+        self.spis
     }
-    impl FromIterator<u32> for Cells {
-        fn from_iter<I: IntoIterator<Item = u32>>(it: I) -> Self {
-            let mut c = Cells::default();
-            for x in it.into_iter().take(16) {
-                c.v[c.n] = x;
-                c.n += 1;
+
+    /// Brings up this CPU's redistributor and CPU interface.
+    fn cpu_init(&self) -> Result<(), HalError> {
+        let me = percpu::this_cpu();
+        let mpidr = me.mpidr.load(Ordering::Relaxed);
+        let aff = (((mpidr >> 32) & 0xff) << 24) | (mpidr & 0xff_ffff);
+        let r = &self.redist;
+        let mut off = 0usize;
+        let found = loop {
+            if off + 0x2_0000 > r.len() {
+                break None;
             }
-            c
-        }
-    }
-    impl Cells {
-        pub fn as_slice(&self) -> &[u32] {
-            &self.v[..self.n]
-        }
-    }
-}
-
-/// Brings up this CPU's redistributor and CPU interface.
-pub fn cpu_init() -> Result<(), HalError> {
-    let gic = GIC
-        .get()
-        .ok_or(HalError::BadDeviceTree("GIC not initialised"))?;
-    let me = percpu::this_cpu();
-    let mpidr = me.mpidr.load(Ordering::Relaxed);
-    let aff = (((mpidr >> 32) & 0xff) << 24) | (mpidr & 0xff_ffff);
-    let r = &gic.redist;
-    let mut off = 0usize;
-    let found = loop {
-        if off + 0x2_0000 > r.len() {
-            break None;
-        }
-        let typer_lo = r.read32(off + GICR_TYPER);
-        let typer_hi = r.read32(off + GICR_TYPER + 4) as u64;
-        if typer_hi == aff {
-            break Some(off);
-        }
-        if typer_lo & TYPER_LAST != 0 {
-            break None;
-        }
-        off += if typer_lo & TYPER_VLPIS != 0 {
-            0x4_0000
-        } else {
-            0x2_0000
+            let typer_lo = r.read32(off + GICR_TYPER);
+            let typer_hi = r.read32(off + GICR_TYPER + 4) as u64;
+            if typer_hi == aff {
+                break Some(off);
+            }
+            if typer_lo & TYPER_LAST != 0 {
+                break None;
+            }
+            off += if typer_lo & TYPER_VLPIS != 0 {
+                0x4_0000
+            } else {
+                0x2_0000
+            };
         };
-    };
-    let off = found.ok_or(HalError::BadDeviceTree("no redistributor for this CPU"))?;
-    RDIST_OF[me.index()].store(off, Ordering::Relaxed);
+        let off = found.ok_or(HalError::BadDeviceTree("no redistributor for this CPU"))?;
+        RDIST_OF[me.index()].store(off, Ordering::Relaxed);
 
-    // Wake the redistributor.
-    r.write32(
-        off + GICR_WAKER,
-        r.read32(off + GICR_WAKER) & !WAKER_PROCESSOR_SLEEP,
-    );
-    let mut spins = 0;
-    while r.read32(off + GICR_WAKER) & WAKER_CHILDREN_ASLEEP != 0 {
-        spins += 1;
-        if spins > 1_000_000 {
-            return Err(HalError::Timeout);
-        }
-    }
-    // SGIs and PPIs: group 1, priority 0xa0, all disabled but ours.
-    r.write32(off + GICR_ICENABLER0, !0);
-    r.write32(off + GICR_IGROUPR0, !0);
-    for i in 0..8 {
-        r.write32(off + GICR_IPRIORITYR + 4 * i, 0xa0a0_a0a0);
-    }
-    let mut enable = (1 << gic.hyp_timer) | (1 << gic.virt_timer) | (1 << MAINTENANCE_INTID);
-    for (id, _) in sgi::TABLE {
-        enable |= 1 << id;
-    }
-    r.write32(off + GICR_ISENABLER0, enable);
-
-    // CPU interface: system-register access, all priorities, group 1 on.
-    // Sound: EL2 owns ICC_SRE_EL2; SRE | Enable (lets EL1 use the sysregs).
-    msr!("S3_4_C12_C9_5", 0b1001); // ICC_SRE_EL2
-    super::sysreg::isb();
-    msr!("S3_0_C4_C6_0", 0xff); // ICC_PMR_EL1
-    msr!("S3_0_C12_C12_3", 0); // ICC_BPR1_EL1
-    msr!("S3_0_C12_C12_4", 0); // ICC_CTLR_EL1: EOImode 0 (EOI also deactivates)
-    msr!("S3_0_C12_C12_7", 1); // ICC_IGRPEN1_EL1
-    super::sysreg::isb();
-    Ok(())
-}
-
-/// Routes SPI `intid` to the boot CPU (group 1, level as the device tree
-/// configured it) and enables it.
-pub fn enable_spi(intid: u32) -> Result<(), HalError> {
-    let gic = GIC
-        .get()
-        .ok_or(HalError::BadDeviceTree("GIC not initialised"))?;
-    if intid < 32 || intid >= 32 + gic.spis {
-        return Err(HalError::BadDeviceTree(
-            "interrupt is not an SPI of this GIC",
-        ));
-    }
-    let d = &gic.dist;
-    let (word, bit) = ((intid / 32) as usize, intid % 32);
-    d.write32(
-        GICD_IGROUPR + 4 * word,
-        d.read32(GICD_IGROUPR + 4 * word) | (1 << bit),
-    );
-    // IPRIORITYR: one byte per interrupt.
-    let pr = 0x0400 + (intid as usize & !3);
-    let shift = 8 * (intid % 4);
-    d.write32(pr, (d.read32(pr) & !(0xff << shift)) | (0xa0 << shift));
-    // IROUTER: the boot CPU's affinity.
-    let mpidr = percpu::get(0)
-        .map(|p| p.mpidr.load(Ordering::Relaxed))
-        .unwrap_or(0);
-    let aff = (mpidr & 0xff_ffff) | ((mpidr >> 32 & 0xff) << 32);
-    let ir = 0x6000 + 8 * intid as usize;
-    d.write32(ir, aff as u32);
-    d.write32(ir + 4, (aff >> 32) as u32);
-    d.write32(0x0100 + 4 * word, 1 << bit); // GICD_ISENABLER
-    wait_rwp(d)
-}
-
-/// Number of SPIs the distributor implements.
-pub fn spis() -> u32 {
-    GIC.get().map(|g| g.spis).unwrap_or(0)
-}
-
-/// Sends SGI `id` to the CPU with this MPIDR.
-pub fn send_sgi(id: u32, mpidr: u64) {
-    let aff3 = (mpidr >> 32) & 0xff;
-    let aff2 = (mpidr >> 16) & 0xff;
-    let aff1 = (mpidr >> 8) & 0xff;
-    let aff0 = mpidr & 0xff;
-    // Target list holds aff0 as a bit in a 16-CPU range (RS = aff0 / 16).
-    let rs = aff0 / 16;
-    let value = (aff3 << 48)
-        | (aff2 << 32)
-        | (rs << 44)
-        | ((id as u64) << 24)
-        | (aff1 << 16)
-        | (1 << (aff0 % 16));
-    super::sysreg::dsb_sy();
-    // Sound: generating an SGI has no effect on memory.
-    msr!("S3_0_C12_C11_5", value); // ICC_SGI1R_EL1
-    super::sysreg::isb();
-}
-
-/// The IRQ entry: acknowledge, dispatch, end of interrupt. `from` is
-/// what the interrupt interrupted (for register dumps, see `regdump`).
-pub fn handle_irq(from: super::regdump::Interrupted) -> IrqEvent {
-    let intid = (mrs!("S3_0_C12_C12_0") & 0xff_ffff) as u32; // ICC_IAR1_EL1
-    if (1020..=1023).contains(&intid) {
-        SPURIOUS.fetch_add(1, Ordering::Relaxed);
-        return IrqEvent::None;
-    }
-    let _recorded = super::regdump::record(from);
-    let mut event = IrqEvent::None;
-    let hyp_timer = GIC
-        .get()
-        .map(|g| g.hyp_timer)
-        .unwrap_or(timer::HYP_TIMER_PPI_DEFAULT);
-    let me = percpu::this_cpu();
-    match intid {
-        sgi::RESCHEDULE => {}
-        sgi::CALL_FUNCTION => {
-            me.ipis.fetch_add(1, Ordering::Release);
-            super::smp::handle_call();
-        }
-        sgi::STOP_MACHINE => {}
-        i if i == hyp_timer => {
-            timer::disarm();
-            me.timer_fired.store(true, Ordering::Release);
-            event = IrqEvent::HypTimer;
-        }
-        MAINTENANCE_INTID => event = IrqEvent::Maintenance,
-        i if Some(i) == GIC.get().map(|g| g.virt_timer) => {
-            // A guest's virtual timer fired while its context is loaded:
-            // mask it (as Xen does) so it does not fire again, and let the
-            // guest layer inject virtual PPI 27; the guest unmasks it when
-            // it programs the next deadline.
-            let ctl = mrs!("cntv_ctl_el0");
-            // Sound: only the IMASK bit of the loaded guest's timer changes.
-            msr!("cntv_ctl_el0", ctl | 2);
-            event = IrqEvent::VirtualTimer;
-        }
-        other => {
-            if let tessera_core::irq::Owner::Free = tessera_core::irq::dispatch(other) {
-                tessera_core::warn!("CPU{}: unexpected interrupt {other}", me.index());
+        // Wake the redistributor.
+        r.write32(
+            off + GICR_WAKER,
+            r.read32(off + GICR_WAKER) & !WAKER_PROCESSOR_SLEEP,
+        );
+        let mut spins = 0;
+        while r.read32(off + GICR_WAKER) & WAKER_CHILDREN_ASLEEP != 0 {
+            spins += 1;
+            if spins > 1_000_000 {
+                return Err(HalError::Timeout);
             }
         }
+        // SGIs and PPIs: group 1, priority 0xa0, all disabled but ours.
+        r.write32(off + GICR_ICENABLER0, !0);
+        r.write32(off + GICR_IGROUPR0, !0);
+        for i in 0..8 {
+            r.write32(off + GICR_IPRIORITYR + 4 * i, 0xa0a0_a0a0);
+        }
+        r.write32(off + GICR_ISENABLER0, self.ppis.enable_mask());
+
+        // CPU interface: system-register access, all priorities, group 1 on.
+        // Sound: EL2 owns ICC_SRE_EL2; SRE | Enable (lets EL1 use the sysregs).
+        msr!("S3_4_C12_C9_5", 0b1001); // ICC_SRE_EL2
+        super::sysreg::isb();
+        msr!("S3_0_C4_C6_0", 0xff); // ICC_PMR_EL1
+        msr!("S3_0_C12_C12_3", 0); // ICC_BPR1_EL1
+        msr!("S3_0_C12_C12_4", 0); // ICC_CTLR_EL1: EOImode 0 (EOI also deactivates)
+        msr!("S3_0_C12_C12_7", 1); // ICC_IGRPEN1_EL1
+        super::sysreg::isb();
+        Ok(())
     }
-    msr!("S3_0_C12_C12_1", intid as u64); // ICC_EOIR1_EL1
-    event
+
+    /// Routes SPI `intid` to the boot CPU (group 1, level as the device
+    /// tree configured it) and enables it.
+    fn enable_spi(&self, intid: u32) -> Result<(), HalError> {
+        if intid < 32 || intid >= 32 + self.spis {
+            return Err(HalError::BadDeviceTree(
+                "interrupt is not an SPI of this GIC",
+            ));
+        }
+        let d = &self.dist;
+        let (word, bit) = ((intid / 32) as usize, intid % 32);
+        d.write32(
+            GICD_IGROUPR + 4 * word,
+            d.read32(GICD_IGROUPR + 4 * word) | (1 << bit),
+        );
+        // IPRIORITYR: one byte per interrupt.
+        let pr = 0x0400 + (intid as usize & !3);
+        let shift = 8 * (intid % 4);
+        d.write32(pr, (d.read32(pr) & !(0xff << shift)) | (0xa0 << shift));
+        // IROUTER: the boot CPU's affinity.
+        let mpidr = percpu::get(0)
+            .map(|p| p.mpidr.load(Ordering::Relaxed))
+            .unwrap_or(0);
+        let aff = (mpidr & 0xff_ffff) | ((mpidr >> 32 & 0xff) << 32);
+        let ir = 0x6000 + 8 * intid as usize;
+        d.write32(ir, aff as u32);
+        d.write32(ir + 4, (aff >> 32) as u32);
+        d.write32(0x0100 + 4 * word, 1 << bit); // GICD_ISENABLER
+        wait_rwp(d)
+    }
+
+    /// Sends SGI `id` to CPU `cpu` through ICC_SGI1R_EL1.
+    fn send_sgi(&self, id: u32, cpu: usize) {
+        let Some(p) = percpu::get(cpu) else { return };
+        let mpidr = p.mpidr.load(Ordering::Relaxed);
+        let aff3 = (mpidr >> 32) & 0xff;
+        let aff2 = (mpidr >> 16) & 0xff;
+        let aff1 = (mpidr >> 8) & 0xff;
+        let aff0 = mpidr & 0xff;
+        // Target list holds aff0 as a bit in a 16-CPU range (RS = aff0 / 16).
+        let rs = aff0 / 16;
+        let value = (aff3 << 48)
+            | (aff2 << 32)
+            | (rs << 44)
+            | ((id as u64) << 24)
+            | (aff1 << 16)
+            | (1 << (aff0 % 16));
+        super::sysreg::dsb_sy();
+        // Sound: generating an SGI has no effect on memory.
+        msr!("S3_0_C12_C11_5", value); // ICC_SGI1R_EL1
+        super::sysreg::isb();
+    }
+
+    fn ack(&self) -> (u32, u64) {
+        let iar = mrs!("S3_0_C12_C12_0"); // ICC_IAR1_EL1
+        ((iar & 0xff_ffff) as u32, iar)
+    }
+
+    fn eoi(&self, raw: u64) {
+        msr!("S3_0_C12_C12_1", raw); // ICC_EOIR1_EL1
+    }
+
+    fn virt(&self) -> &'static dyn VirtInterface {
+        &super::vgic::ICH_V3
+    }
 }

@@ -22,19 +22,22 @@ use tessera_core::domain::{Domain, ShutdownReason};
 use tessera_core::sched::{self, CpuMask, UnitId};
 use tessera_core::xen::{Action as XenAction, Runstate, XenDomain};
 
-use super::gicv3::IrqEvent;
+use super::gic::{self, IrqEvent};
 use super::p2m::P2m;
 use super::vcpu::{self, VcpuContext};
 use super::vgic::GicCpuState;
-use super::{gicv3, percpu, sysreg, timer};
+use super::{percpu, sysreg, timer};
 use crate::esr::Esr;
-use crate::guest::layout::{GUEST_GICV3_GICD_BASE, GUEST_GICV3_GICR0_BASE, GUEST_GICV3_GICR0_SIZE};
+use crate::guest::layout::{
+    GUEST_GICC_BASE, GUEST_GICC_SIZE, GUEST_GICD_BASE, GUEST_GICV3_GICD_BASE,
+    GUEST_GICV3_GICR0_BASE, GUEST_GICV3_GICR0_SIZE,
+};
 use crate::trap::inject::{self, Injection};
 use crate::trap::mmio;
 use crate::trap::sysreg::{self as sysemu, Action};
 use crate::trap::vpsci::{self, GuestPower, Outcome};
 use crate::vgic::v3::{GICD_SIZE, GICR_STRIDE};
-use crate::vgic::{self as vg, Vgic};
+use crate::vgic::{self as vg, GicVersion, Vgic};
 
 const OFF: u8 = 0;
 const ON: u8 = 1;
@@ -74,6 +77,8 @@ pub struct Guest {
     /// Guest RAM banks (IPA, size).
     pub ram: Vec<(u64, u64)>,
     pub cntvoff: u64,
+    /// The GIC the domain sees (the host's version).
+    pub gic: GicVersion,
     pub vgic: Mutex<Vgic>,
     /// MPIDR affinity of each vCPU (for SGI target lists).
     affinities: Vec<u64>,
@@ -142,6 +147,7 @@ impl Guest {
         entry: u64,
         dtb: u64,
         nr_spis: u32,
+        gic: GicVersion,
     ) -> Guest {
         let cntvoff = timer::counter();
         let vttbr = p2m.vttbr();
@@ -171,6 +177,7 @@ impl Guest {
             .collect();
         let console_prefix = alloc::format!("(d{}) ", dom.id);
         Guest {
+            gic,
             vgic: Mutex::new(Vgic::new(mpidrs.len(), nr_spis)),
             affinities: mpidrs.to_vec(),
             dom,
@@ -222,10 +229,16 @@ impl Guest {
     /// Whether a hypercall may put a page at `ipa`: inside the IPA space,
     /// away from the emulated interrupt controller and devices.
     pub fn may_remap(&self, ipa: u64) -> bool {
-        let gic = [
-            (GUEST_GICV3_GICD_BASE, GICD_SIZE),
-            (GUEST_GICV3_GICR0_BASE, GUEST_GICV3_GICR0_SIZE),
-        ];
+        let gic = match self.gic {
+            GicVersion::V3 => [
+                (GUEST_GICV3_GICD_BASE, GICD_SIZE),
+                (GUEST_GICV3_GICR0_BASE, GUEST_GICV3_GICR0_SIZE),
+            ],
+            GicVersion::V2 => [
+                (GUEST_GICD_BASE, vg::v2::GICD_SIZE),
+                (GUEST_GICC_BASE, GUEST_GICC_SIZE),
+            ],
+        };
         ipa < (1 << crate::layout::IPA_BITS)
             && !gic.iter().any(|&(b, s)| ipa >= b && ipa - b < s)
             && self.dom.device_at(ipa).is_none()
@@ -289,9 +302,7 @@ fn kick(cpus: CpuMask) {
     let me = percpu::this_cpu_index();
     for cpu in 0..NR_CPUS {
         if cpu != me && cpus.contains(cpu) {
-            if let Some(p) = percpu::get(cpu) {
-                gicv3::send_sgi(gicv3::sgi::RESCHEDULE, p.mpidr.load(Ordering::Relaxed));
-            }
+            gic::send_sgi(gic::sgi::RESCHEDULE, cpu);
         }
     }
 }
@@ -587,7 +598,7 @@ extern "C" fn tessera_guest_exit(ctx: *mut VcpuContext, kind: u64) -> ! {
     let next = match kind {
         0 => handle_sync(&g, &v, c),
         1 => {
-            match gicv3::handle_irq(super::regdump::Interrupted::Guest(c)) {
+            match gic::handle_irq(super::regdump::Interrupted::Guest(c)) {
                 IrqEvent::VirtualTimer => {
                     g.vgic.lock().inject(v.index, 27);
                 }
@@ -937,6 +948,10 @@ fn sysreg_access(g: &Arc<Guest>, v: &Vcpu, c: &mut VcpuContext, iss: u32, il32: 
             clean_guest_memory(g);
             advance(c);
         }
+        Action::SendSgi if g.gic == GicVersion::V2 => {
+            // No GICv3 CPU interface on a GICv2 system: as on hardware.
+            inject_undef(v, c, c.pc, il32)
+        }
         Action::SendSgi => {
             let value = if a.rt == 31 { 0 } else { c.x[a.rt as usize] };
             let (intid, targets) = vg::sgi_targets(value, v.index, &g.affinities);
@@ -1004,7 +1019,9 @@ fn clean_guest_memory(g: &Guest) {
     sysreg::dsb_sy();
 }
 
-/// The vGIC's distributor and redistributor windows.
+/// The vGIC's emulated windows: GICv3 distributor and redistributors,
+/// or the GICv2 distributor (its CPU interface is the hardware's GICV,
+/// mapped by stage 2).
 fn gic_mmio(g: &Guest, v: &Vcpu, c: &mut VcpuContext, ipa: u64, access: mmio::MmioAccess) -> bool {
     let nr = g.vcpus.len() as u64;
     let val = if access.rt == 31 {
@@ -1013,8 +1030,17 @@ fn gic_mmio(g: &Guest, v: &Vcpu, c: &mut VcpuContext, ipa: u64, access: mmio::Mm
         access.store_value(c.x[access.rt as usize])
     };
     let mut vgic = g.vgic.lock();
-    let (read, kick) = if (GUEST_GICV3_GICD_BASE..GUEST_GICV3_GICD_BASE + GICD_SIZE).contains(&ipa)
-    {
+    let (read, kick) = if g.gic == GicVersion::V2 {
+        if !(GUEST_GICD_BASE..GUEST_GICD_BASE + vg::v2::GICD_SIZE).contains(&ipa) {
+            return false;
+        }
+        let off = ipa - GUEST_GICD_BASE;
+        if access.write {
+            (0, vgic.dist_write_v2(v.index, off, access.size, val))
+        } else {
+            (vgic.dist_read_v2(v.index, off, access.size), Vec::new())
+        }
+    } else if (GUEST_GICV3_GICD_BASE..GUEST_GICV3_GICD_BASE + GICD_SIZE).contains(&ipa) {
         let off = ipa - GUEST_GICV3_GICD_BASE;
         if access.write {
             (0, vgic.dist_write(off, access.size, val))
@@ -1040,7 +1066,6 @@ fn gic_mmio(g: &Guest, v: &Vcpu, c: &mut VcpuContext, ipa: u64, access: mmio::Mm
     if !access.write && access.rt != 31 {
         c.x[access.rt as usize] = access.load_value(read);
     }
-    let _ = v;
     kick_all(g, kick);
     true
 }

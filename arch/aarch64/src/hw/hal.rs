@@ -7,7 +7,7 @@ use tessera_core::config;
 use tessera_core::fdt::Fdt;
 use tessera_core::hal::{Hal, HalError, MmioRegion, PlatformInfo};
 
-use super::{gicv3, mmu, percpu, psci, semihosting, smp, sysreg, timer};
+use super::{gic, mmu, percpu, psci, semihosting, smp, sysreg, timer};
 use crate::layout::DIRECTMAP_BASE;
 
 pub struct Aarch64;
@@ -98,7 +98,7 @@ impl Hal for Aarch64 {
 
     fn init_platform(&self, fdt: &Fdt) -> Result<PlatformInfo, HalError> {
         let (major, minor) = psci::init(fdt)?;
-        gicv3::init(fdt)?;
+        let gic = gic::init(fdt)?;
         let _ = DIRECTMAP_BASE;
         let firmware: &'static str = match (major, minor) {
             (1, 1) => "PSCI 1.1 over SMC",
@@ -107,11 +107,12 @@ impl Hal for Aarch64 {
             _ => "PSCI over SMC",
         };
         tessera_core::info!(
-            "GICv3: {} SPIs; reserved SGIs: 0 reschedule, 1 call-function, 2 stop-machine",
-            gicv3::spis()
+            "{}: {} SPIs; reserved SGIs: 0 reschedule, 1 call-function, 2 stop-machine",
+            gic.name(),
+            gic.spis()
         );
         Ok(PlatformInfo {
-            interrupt_controller: "GICv3",
+            interrupt_controller: gic.name(),
             firmware,
             timer_hz: timer::frequency(),
         })
@@ -164,7 +165,7 @@ impl Hal for Aarch64 {
     }
 
     fn enable_device_irq(&self, intid: u32) -> Result<(), HalError> {
-        gicv3::enable_spi(intid)
+        gic::enable_spi(intid)
     }
 
     fn debug_console(&self) -> Option<fn(&[u8])> {

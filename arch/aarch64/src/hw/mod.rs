@@ -4,6 +4,8 @@
 mod sysreg;
 mod build;
 mod crashtest;
+mod gic;
+mod gicv2;
 mod gicv3;
 mod guest;
 mod hal;

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 use spin::Mutex;
 use tessera_core::mm::{Owner, PageType, FRAMES};
 
-use crate::layout::{DIRECTMAP_BASE, IPA_BITS, S2_RAM};
+use crate::layout::{DIRECTMAP_BASE, IPA_BITS, S2_DEVICE, S2_RAM};
 use crate::pagetable::{self, MapError, TableMemory};
 
 /// 8-bit VMIDs; 0 is never given to a guest.
@@ -110,6 +110,25 @@ impl P2m {
         let mut pool = self.pool.lock();
         let root = self.root;
         let r = pagetable::map_from(&mut *pool, root, 1, IPA_BITS, ipa, pa, size, S2_RAM, true);
+        super::sysreg::dsb_ishst();
+        match r {
+            Ok(()) => Ok(()),
+            Err(MapError::NoMemory) if pool.exhausted => Err(P2mError::PoolExhausted {
+                limit_pages: pool.limit,
+            }),
+            Err(e) => Err(P2mError::Map(e)),
+        }
+    }
+
+    /// Maps device registers `[pa, pa + size)` at `[ipa, ipa + size)`
+    /// (Device-nGnRE, never executable, 4 KiB pages): the GICv2 virtual
+    /// CPU interface. Only table pages are freed with the domain.
+    pub fn map_device(&self, ipa: u64, pa: u64, size: u64) -> Result<(), P2mError> {
+        let mut pool = self.pool.lock();
+        let root = self.root;
+        let r = pagetable::map_from(
+            &mut *pool, root, 1, IPA_BITS, ipa, pa, size, S2_DEVICE, false,
+        );
         super::sysreg::dsb_ishst();
         match r {
             Ok(()) => Ok(()),

@@ -8,7 +8,7 @@ use spin::Mutex;
 use tessera_core::config::NR_CPUS;
 use tessera_core::hal::HalError;
 
-use super::{gicv3, mmu, percpu, psci, sysreg, timer};
+use super::{gic, mmu, percpu, psci, sysreg, timer};
 
 /// Read by `tessera_secondary_entry` with the MMU and caches off: the
 /// layout is shared with head.rs (offsets 0..48).
@@ -73,7 +73,7 @@ pub fn start(index: usize, mpidr: u64) -> Result<(), HalError> {
 extern "C" fn tessera_secondary_main(index: u64) -> ! {
     super::hal::route_interrupts_to_el2();
     super::vcpu::init_cpu();
-    if let Err(e) = gicv3::cpu_init() {
+    if let Err(e) = gic::cpu_init() {
         tessera_core::error!("CPU{index}: interrupt controller: {e}; CPU parked");
         loop {
             sysreg::wait_for_interrupt();
@@ -115,10 +115,8 @@ pub fn call_on(cpu: usize, f: fn(), timeout_ns: u64) -> Result<(), HalError> {
     let _one = CALL_LOCK.lock();
     let before = slot.done.load(Ordering::Acquire);
     *slot.func.lock() = Some(f);
-    gicv3::send_sgi(
-        gicv3::sgi::CALL_FUNCTION,
-        target.mpidr.load(Ordering::Relaxed),
-    );
+    let _ = target;
+    gic::send_sgi(gic::sgi::CALL_FUNCTION, cpu);
     let wait = |ns: u64| {
         let deadline = timer::counter() + timer::ns_to_ticks(ns);
         while slot.done.load(Ordering::Acquire) == before {

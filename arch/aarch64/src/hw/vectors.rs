@@ -217,5 +217,5 @@ extern "C" fn tessera_recursive_fault() -> ! {
 #[no_mangle]
 extern "C" fn tessera_el2_irq(frame: &mut TrapFrame) {
     // Interrupts taken at EL2 (in waits) concern no loaded guest.
-    let _ = super::gicv3::handle_irq(super::regdump::Interrupted::El2(frame));
+    let _ = super::gic::handle_irq(super::regdump::Interrupted::El2(frame));
 }

@@ -119,8 +119,13 @@ impl Caller<'_> {
         while done < len {
             let at = gva.checked_add(done as u64).ok_or(-xen::errno::EFAULT)?;
             let pa = translate(at, write).ok_or(-xen::errno::EFAULT)?;
-            // Only the domain's own pages are in its stage 2, but check
-            // the direct map covers it before touching it.
+            // Stage 2 holds the domain's RAM, hypervisor pages it shares
+            // (shared_info, grant frames) and, with a GICv2, the virtual
+            // CPU interface's registers: only RAM (a frame the frame table
+            // knows) is read through the direct map.
+            tessera_core::mm::FRAMES
+                .with_info(pa / 4096, |_| ())
+                .ok_or(-xen::errno::EFAULT)?;
             let va = mmu::ram_va(pa).ok_or(-xen::errno::EFAULT)?;
             let n = (4096 - (at & 0xfff) as usize).min(len - done);
             f(va as usize, done, n);

@@ -1,9 +1,12 @@
 //! The virtual GIC: a per-interrupt state machine common to every GIC
 //! version (pending, active, priority, target vCPU, list-register
-//! occupancy) and the GICv3 register front-end on top of it (`v3.rs`).
-//! Pure logic, tested on the host; `hw/vgic.rs` moves it in and out of
-//! the ICH list registers.
+//! occupancy) and a register front-end per version on top of it: GICv3
+//! (`v3.rs`: distributor, redistributors, the ICC system registers) and
+//! GICv2 (`v2.rs`: the memory-mapped distributor; the CPU interface is
+//! the hardware's GICV frame). Pure logic, tested on the host;
+//! `hw/vgic.rs` moves it in and out of the ICH or GICH list registers.
 
+pub mod v2;
 pub mod v3;
 
 use alloc::vec::Vec;
@@ -12,6 +15,14 @@ use alloc::vec::Vec;
 pub const PRIVATE: u32 = 32;
 /// Largest INTID handled (SPIs end below the special range 1020..1023).
 pub const MAX_INTID: u32 = 1019;
+
+/// Which GIC a domain sees: the host's version (as Xen does for dom0less
+/// domains).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GicVersion {
+    V2,
+    V3,
+}
 
 /// One virtual interrupt.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -30,6 +41,13 @@ pub struct IrqState {
     /// The pending latch is in a list register right now (it comes back
     /// if the guest has not taken the interrupt by the next exit).
     pub latch_in_lr: bool,
+    /// GICv2 SGIs: the vCPU that sent the pending one (GICC_IAR's CPUID).
+    /// Two senders of the same SGI before it is taken merge into one
+    /// pending SGI from the later sender, as in Xen's vGIC.
+    pub source: u8,
+    /// GICv2 SGIs: the sender of the one the guest has acknowledged (its
+    /// EOI names it, so its list register must keep that CPUID).
+    pub active_source: u8,
 }
 
 impl IrqState {
@@ -82,6 +100,8 @@ pub struct LrEntry {
     /// Ask for a maintenance interrupt when the guest EOIs it (level
     /// interrupts, so the line is looked at again).
     pub eoi: bool,
+    /// GICv2 SGIs: the sending vCPU (the LR's CPUID field).
+    pub source: u8,
 }
 
 impl LrEntry {
@@ -198,13 +218,22 @@ impl Vgic {
         let mut all: Vec<LrEntry> = Vec::new();
         let mut push = |intid: u32, s: &IrqState| {
             let pending = s.pending() && s.enabled && self.group_enabled();
+            // A GICv2 SGI from another sender than the active one is a
+            // different interrupt: it waits for the active one's EOI
+            // (which comes back to us as a maintenance interrupt).
+            let other_sender = intid < 16 && s.active && s.source != s.active_source;
             if pending || s.active {
                 all.push(LrEntry {
                     intid,
                     priority: s.priority,
-                    pending,
+                    pending: pending && !other_sender,
                     active: s.active,
-                    eoi: !s.edge,
+                    eoi: !s.edge || (pending && other_sender),
+                    source: match (intid < 16, s.active) {
+                        (false, _) => 0,
+                        (true, true) => s.active_source,
+                        (true, false) => s.source,
+                    },
                 });
             }
         };
@@ -242,10 +271,10 @@ impl Vgic {
         (lrs, overflow)
     }
 
-    /// Takes back a list register after the guest ran: what it acknowledged,
-    /// completed or left pending.
-    pub fn fold(&mut self, vcpu: usize, lr: u64) {
-        let (intid, pending, active) = LrEntry::decode(lr);
+    /// Takes back a list register after the guest ran (as decoded by the
+    /// version's LR format): what it acknowledged, completed or left
+    /// pending.
+    pub fn fold(&mut self, vcpu: usize, intid: u32, pending: bool, active: bool) {
         let Some(s) = self.irq_mut(vcpu, intid) else {
             return;
         };
@@ -276,6 +305,102 @@ impl Vgic {
             }
         }
         kick
+    }
+}
+
+// Register helpers both front-ends share: 32 interrupts per bit
+// register, a byte per priority, two bits per configuration field.
+#[derive(Clone, Copy)]
+pub(crate) enum Bits {
+    Enable,
+    Pending,
+    Active,
+}
+
+impl Vgic {
+    pub(crate) fn bits_read(&self, vcpu: usize, first: u32, what: Bits) -> u64 {
+        let mut v = 0u64;
+        for b in 0..32 {
+            if let Some(s) = self.irq(vcpu, first + b) {
+                let set = match what {
+                    Bits::Enable => s.enabled,
+                    Bits::Pending => s.pending(),
+                    Bits::Active => s.active,
+                };
+                v |= (set as u64) << b;
+            }
+        }
+        v
+    }
+
+    /// Set (`set`) or clear the bits of `mask`; returns vCPUs to kick.
+    pub(crate) fn bits_write(
+        &mut self,
+        vcpu: usize,
+        first: u32,
+        what: Bits,
+        mask: u64,
+        set: bool,
+    ) -> Vec<usize> {
+        let mut kick = Vec::new();
+        for b in 0..32u32 {
+            if mask & (1 << b) == 0 {
+                continue;
+            }
+            let intid = first + b;
+            let target = self.target_of(vcpu, intid);
+            let Some(s) = self.irq_mut(vcpu, intid) else {
+                continue;
+            };
+            match what {
+                Bits::Enable => s.enabled = set,
+                Bits::Pending => s.pending_latch = set,
+                Bits::Active => s.active = set,
+            }
+            let s = *s;
+            if set && s.enabled && s.pending() {
+                kick.push(target);
+            }
+        }
+        kick
+    }
+
+    pub(crate) fn prio_read(&self, vcpu: usize, first: u32, size: u8) -> u64 {
+        let mut v = 0u64;
+        for i in 0..size as u32 {
+            v |= (self.irq(vcpu, first + i).map_or(0, |s| s.priority) as u64) << (8 * i);
+        }
+        v
+    }
+
+    pub(crate) fn prio_write(&mut self, vcpu: usize, first: u32, size: u8, value: u64) {
+        for i in 0..size as u32 {
+            if let Some(s) = self.irq_mut(vcpu, first + i) {
+                // 5 priority bits, as the hardware interface implements.
+                s.priority = ((value >> (8 * i)) as u8) & 0xf8;
+            }
+        }
+    }
+
+    pub(crate) fn cfg_read(&self, vcpu: usize, first: u32) -> u64 {
+        let mut v = 0u64;
+        for i in 0..16 {
+            if self.irq(vcpu, first + i).is_some_and(|s| s.edge) {
+                v |= 2 << (2 * i);
+            }
+        }
+        v
+    }
+
+    pub(crate) fn cfg_write(&mut self, vcpu: usize, first: u32, value: u64) {
+        for i in 0..16u32 {
+            if first + i < 16 {
+                continue; // SGIs are always edge
+            }
+            if let Some(s) = self.irq_mut(vcpu, first + i) {
+                s.edge = value & (2 << (2 * i)) != 0;
+            }
+        }
     }
 }
 
@@ -313,6 +438,18 @@ pub fn sgi_targets(value: u64, sender: usize, affinities: &[u64]) -> (u32, Vec<u
 mod tests {
     use super::*;
 
+    /// The guest's view of an LR after it ran, folded back (GICv3 format).
+    trait FoldLr {
+        fn fold_lr(&mut self, vcpu: usize, lr: u64);
+    }
+
+    impl FoldLr for Vgic {
+        fn fold_lr(&mut self, vcpu: usize, lr: u64) {
+            let (intid, pending, active) = LrEntry::decode(lr);
+            self.fold(vcpu, intid, pending, active);
+        }
+    }
+
     #[test]
     fn more_pending_than_list_registers_come_in_priority_order() {
         let mut g = Vgic::new(2, 32);
@@ -338,7 +475,7 @@ mod tests {
         );
         // The guest acknowledges and completes them: LRs come back invalid.
         for e in &lrs {
-            g.fold(
+            g.fold_lr(
                 0,
                 LrEntry {
                     pending: false,
@@ -365,7 +502,7 @@ mod tests {
         // vCPU 0 sends it again while vCPU 1 runs with it in an LR...
         g.inject(1, 5);
         // ...and vCPU 1 completes the first one.
-        g.fold(
+        g.fold_lr(
             1,
             LrEntry {
                 pending: false,
@@ -377,10 +514,10 @@ mod tests {
         assert!(g.has_pending(1), "the second SGI survives");
         // One not taken at all comes back pending too.
         let (lrs, _) = g.load_lrs(1, 4);
-        g.fold(1, lrs[0].encode());
+        g.fold_lr(1, lrs[0].encode());
         assert!(g.has_pending(1));
         let (lrs, _) = g.load_lrs(1, 4);
-        g.fold(
+        g.fold_lr(
             1,
             LrEntry {
                 pending: false,
@@ -402,7 +539,7 @@ mod tests {
         g.inject(0, 27);
         let (lrs, _) = g.load_lrs(0, 4);
         // The guest had interrupts masked: the LR comes back still pending.
-        g.fold(0, lrs[0].encode());
+        g.fold_lr(0, lrs[0].encode());
         assert!(g.has_pending(0), "not lost");
     }
 
@@ -415,7 +552,7 @@ mod tests {
         assert!(g.has_pending(0));
         let (lrs, _) = g.load_lrs(0, 4);
         assert!(lrs[0].eoi, "level interrupts ask for EOI maintenance");
-        g.fold(
+        g.fold_lr(
             0,
             LrEntry {
                 pending: false,
@@ -440,6 +577,7 @@ mod tests {
             pending: true,
             active: false,
             eoi: true,
+            source: 0,
         };
         let lr = e.encode();
         assert_eq!(lr >> 62, 1);

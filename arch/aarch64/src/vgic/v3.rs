@@ -7,7 +7,7 @@
 
 use alloc::vec::Vec;
 
-use super::{Vgic, PRIVATE};
+use super::{Bits, Vgic, PRIVATE};
 
 /// Distributor window.
 pub const GICD_SIZE: u64 = 0x1_0000;
@@ -20,99 +20,7 @@ const PIDR2: u64 = 0x3b;
 /// Implementer Arm (0x43b), the product number Tessera uses for its vGIC.
 const IIDR: u64 = 0x0100_043b;
 
-#[derive(Clone, Copy)]
-enum Bits {
-    Enable,
-    Pending,
-    Active,
-}
-
 impl Vgic {
-    fn bits_read(&self, vcpu: usize, first: u32, what: Bits) -> u64 {
-        let mut v = 0u64;
-        for b in 0..32 {
-            if let Some(s) = self.irq(vcpu, first + b) {
-                let set = match what {
-                    Bits::Enable => s.enabled,
-                    Bits::Pending => s.pending(),
-                    Bits::Active => s.active,
-                };
-                v |= (set as u64) << b;
-            }
-        }
-        v
-    }
-
-    /// Set (`set`) or clear the bits of `mask`; returns vCPUs to kick.
-    fn bits_write(
-        &mut self,
-        vcpu: usize,
-        first: u32,
-        what: Bits,
-        mask: u64,
-        set: bool,
-    ) -> Vec<usize> {
-        let mut kick = Vec::new();
-        for b in 0..32u32 {
-            if mask & (1 << b) == 0 {
-                continue;
-            }
-            let intid = first + b;
-            let target = self.target_of(vcpu, intid);
-            let Some(s) = self.irq_mut(vcpu, intid) else {
-                continue;
-            };
-            match what {
-                Bits::Enable => s.enabled = set,
-                Bits::Pending => s.pending_latch = set,
-                Bits::Active => s.active = set,
-            }
-            let s = *s;
-            if set && s.enabled && s.pending() {
-                kick.push(target);
-            }
-        }
-        kick
-    }
-
-    fn prio_read(&self, vcpu: usize, first: u32, size: u8) -> u64 {
-        let mut v = 0u64;
-        for i in 0..size as u32 {
-            v |= (self.irq(vcpu, first + i).map_or(0, |s| s.priority) as u64) << (8 * i);
-        }
-        v
-    }
-
-    fn prio_write(&mut self, vcpu: usize, first: u32, size: u8, value: u64) {
-        for i in 0..size as u32 {
-            if let Some(s) = self.irq_mut(vcpu, first + i) {
-                // 5 priority bits, as the hardware interface implements.
-                s.priority = ((value >> (8 * i)) as u8) & 0xf8;
-            }
-        }
-    }
-
-    fn cfg_read(&self, vcpu: usize, first: u32) -> u64 {
-        let mut v = 0u64;
-        for i in 0..16 {
-            if self.irq(vcpu, first + i).is_some_and(|s| s.edge) {
-                v |= 2 << (2 * i);
-            }
-        }
-        v
-    }
-
-    fn cfg_write(&mut self, vcpu: usize, first: u32, value: u64) {
-        for i in 0..16u32 {
-            if first + i < 16 {
-                continue; // SGIs are always edge
-            }
-            if let Some(s) = self.irq_mut(vcpu, first + i) {
-                s.edge = value & (2 << (2 * i)) != 0;
-            }
-        }
-    }
-
     /// A guest read of the distributor.
     pub fn dist_read(&self, off: u64, size: u8) -> u64 {
         let words = |base: u64| (off - base) / 4;

@@ -117,6 +117,25 @@ fn putc_raw(r: &dyn Mmio, byte: u8) {
     r.write32(regs::FIFO, byte as u32);
 }
 
+/// The early console's output. Firmware normally leaves the UART enabled,
+/// but a kernel loaded straight into RAM (QEMU's `-kernel` on xlnx-zcu102)
+/// finds it at its reset state, transmitter disabled (CR = 0x128), where
+/// every byte would be dropped: so the transmitter is turned on first
+/// when it is off, as Xen's Cadence `early_uart_init` does. Stateless: one
+/// CR read per byte, a write only while it is disabled.
+fn early_putc(r: &dyn Mmio, byte: u8) {
+    let cr = r.read32(regs::CR);
+    if cr & regs::CR_TX_EN == 0 || cr & regs::CR_TX_DIS != 0 {
+        r.write32(
+            regs::CR,
+            (cr & !(regs::CR_TX_DIS | regs::CR_RX_DIS | regs::CR_TXRST | regs::CR_RXRST))
+                | regs::CR_TX_EN
+                | regs::CR_RX_EN,
+        );
+    }
+    putc_raw(r, byte);
+}
+
 /// The baud generator setting: baud = clock / (CD * (BDIV + 1)) (UG585
 /// B.33, "Baud Rate Generator"). Searches BDIV 4..=255 for the smallest
 /// error; `None` when no CD in 1..=65535 fits.
@@ -357,7 +376,7 @@ static CADENCE: UartDriver = UartDriver {
     ],
     regs_size: REGS_SIZE,
     probe,
-    early_putc: putc_raw,
+    early_putc,
 };
 
 #[distributed_slice(PLUGINS)]
@@ -378,10 +397,13 @@ static PLUGIN: Plugin = Plugin {
             "unit:tessera-uart-cadence::tests::irq_drains_rx_into_the_ring_and_refills_tx",
             "unit:tessera-uart-cadence::tests::drain_and_disable_write_the_ring_out_in_order",
             "unit:tessera-uart-cadence::tests::early_uart_from_the_registry_writes_polled",
+            "unit:tessera-uart-cadence::tests::early_uart_enables_a_transmitter_left_at_reset",
             "unit:tessera-uart-cadence::tests::full_fifo_gives_up_instead_of_hanging",
             "unit:tessera-uart-cadence::tests::node_properties_are_validated",
+            "scenario:zcu102-boot",
+            "scenario:zcu102-guest-irq",
         ],
-        note: "Polled and interrupt-driven I/O; tested against a register model only, not on hardware or QEMU (QEMU's xlnx-zcu102 has one; no scenario yet).",
+        note: "Polled and interrupt-driven I/O, early console included; tested against a register model and as the console (output by its TX interrupt, input by RX) on QEMU's xlnx-zcu102; not on hardware.",
     }],
     init: None,
 };
@@ -715,6 +737,27 @@ mod tests {
             u.flush();
             assert_eq!(m.st().wire, b"early\n", "{name}");
         }
+    }
+
+    /// Straight out of reset (transmitter disabled, as QEMU's -kernel
+    /// boot leaves it) the early console turns the transmitter on, and
+    /// leaves an enabled one alone.
+    #[test]
+    fn early_uart_enables_a_transmitter_left_at_reset() {
+        let m = Model::new();
+        let d = tessera_core::uart::early_driver(&UART_DRIVERS, "cadence", 0xff00_0000).unwrap();
+        for &b in b"from reset\n" {
+            (d.early_putc)(&m, b);
+        }
+        while m.st().shifter.is_some() || !m.st().tx.is_empty() {
+            let _ = m.read32(regs::SR);
+        }
+        assert_eq!(m.st().wire, b"from reset\n");
+        let cr = m.st().cr;
+        assert_eq!(cr & (regs::CR_TX_EN | regs::CR_TX_DIS), regs::CR_TX_EN);
+        m.st().cr = regs::CR_TX_EN | regs::CR_RX_EN | regs::CR_STPBRK;
+        (d.early_putc)(&m, b'x');
+        assert_eq!(m.st().cr, regs::CR_TX_EN | regs::CR_RX_EN | regs::CR_STPBRK);
     }
 
     #[test]

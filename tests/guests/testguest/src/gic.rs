@@ -1,7 +1,12 @@
-//! Interrupt checks through a GICv3: the distributor and redistributors
-//! (MMIO, found from the device tree's arm,gic-v3 node) and the CPU
-//! interface (ICC_* system registers). mode=irq, the end of mode=normal
-//! with irq=1, and hostile-gic (mode=attack, mode=gic-attack).
+//! Interrupt checks through a GICv3 or a GICv2, whichever the device tree
+//! describes. GICv3: the distributor and redistributors (MMIO, from the
+//! arm,gic-v3 node) and the CPU interface (ICC_* system registers). GICv2
+//! (arm,gic-400 or arm,cortex-a15-gic, as Xen gives a domU on a GICv2
+//! host): the distributor, whose SGI/PPI registers are banked per CPU, and
+//! the memory-mapped CPU interface (GICC, the hypervisor's GICV behind
+//! it); SGIs through GICD_SGIR by CPU-interface bit. The checks are the
+//! same on both. mode=irq, the end of mode=normal with irq=1, and
+//! hostile-gic (mode=attack, mode=gic-attack).
 //!
 //! The boot vCPU reaches GIC registers through probes (`rd`/`wr`), so an
 //! abort is counted and reported instead of ending the run. The IRQ
@@ -34,6 +39,18 @@ const IPRIORITYR: u64 = 0x400;
 const ICFGR: u64 = 0xc00;
 const D_IROUTER: u64 = 0x6000;
 const PIDR2: u64 = 0xffe8;
+// GICv2 distributor registers that GICv3 does not have (or has elsewhere).
+const V2_ITARGETSR: u64 = 0x800;
+const V2_SGIR: u64 = 0xf00;
+const V2_SPENDSGIR: u64 = 0xf20;
+const V2_PIDR2: u64 = 0xfe8;
+// GICv2 CPU interface.
+const C_CTLR: u64 = 0x00;
+const C_PMR: u64 = 0x04;
+const C_BPR: u64 = 0x08;
+const C_IAR: u64 = 0x0c;
+const C_EOIR: u64 = 0x10;
+const C_HPPIR: u64 = 0x18;
 /// GICD_CTLR: EnableGrp0 (DS=1) / EnableGrp1NS, EnableGrp1A / EnableGrp1
 /// (DS=1), ARE(_NS), RWP. Written as Linux does (bits 0, 1, 4).
 const CTLR_EN: u32 = 0b11;
@@ -55,6 +72,10 @@ const UART_RX_INTS: u32 = 0x50;
 pub const SECONDARY_CTX: u64 = 0x6e51_9e57_0000_0001;
 
 static GICD: AtomicU64 = AtomicU64::new(0);
+/// GICv2: 1, and the CPU interface; each vCPU's interface bit (boot, second).
+static V2: AtomicU32 = AtomicU32::new(0);
+static GICC: AtomicU64 = AtomicU64::new(0);
+static MASK: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
 /// RD_base of the boot vCPU's (0) and the second vCPU's (1) redistributor.
 static RD: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 /// MPIDR affinity of the boot vCPU (index 0 in the counters).
@@ -95,6 +116,8 @@ static ABORT_AT: AtomicU64 = AtomicU64::new(0);
 /// What the device tree and GICD_TYPER say about the GIC.
 pub struct Gic {
     d: u64,
+    /// GICv2: the CPU interface (0 on a GICv3).
+    c: u64,
     regions: [(u64, u64); 4],
     nreg: usize,
     /// redistributor-stride (0: by GICR_TYPER.VLPIS).
@@ -185,13 +208,32 @@ fn settle(ms: u64) {
     until(ms, || false);
 }
 
-/// Whether the device tree has an arm,gic-v3 node.
+/// Compatibles of a GICv2 (Xen gives a domU arm,gic-400; QEMU's virt
+/// board says arm,cortex-a15-gic).
+const V2_COMPAT: [&[u8]; 2] = [b"arm,gic-400", b"arm,cortex-a15-gic"];
+
+fn is_v2() -> bool {
+    V2.load(Relaxed) != 0
+}
+
+/// Whether the device tree has an arm,gic-v3 or a GICv2 node.
 pub fn present(env: &Env) -> bool {
-    env.fdt.as_ref().is_some_and(|f| f.find_compatible(b"arm,gic-v3").is_some())
+    env.fdt.as_ref().is_some_and(|f| {
+        f.find_compatible(b"arm,gic-v3").is_some()
+            || V2_COMPAT.iter().any(|c| f.find_compatible(c).is_some())
+    })
 }
 
 fn from_dt(env: &Env) -> Option<Gic> {
-    let n = env.fdt.as_ref()?.find_compatible(b"arm,gic-v3")?;
+    let f = env.fdt.as_ref()?;
+    let Some(n) = f.find_compatible(b"arm,gic-v3") else {
+        let n = V2_COMPAT.iter().find_map(|c| f.find_compatible(c))?;
+        V2.store(1, Relaxed);
+        let (d, c) = (n.reg(0)?.0, n.reg(1)?.0);
+        return Some(Gic { d, c, regions: [(0, 0); 4], nreg: 0, stride: 0, typer: 0,
+                          max_intid: 31, last_rd: 0 });
+    };
+    V2.store(0, Relaxed);
     let nreg = n
         .prop(b"#redistributor-regions")
         .and_then(|v| read_cells(v, 0, 1))
@@ -205,7 +247,7 @@ fn from_dt(env: &Env) -> Option<Gic> {
         .prop(b"redistributor-stride")
         .and_then(|v| read_cells(v, 0, if v.len() == 8 { 2 } else { 1 }))
         .unwrap_or(0);
-    Some(Gic { d: n.reg(0)?.0, regions, nreg, stride, typer: 0, max_intid: 31, last_rd: 0 })
+    Some(Gic { d: n.reg(0)?.0, c: 0, regions, nreg, stride, typer: 0, max_intid: 31, last_rd: 0 })
 }
 
 /// Walks the redistributor frames (until GICR_TYPER.Last or the end of
@@ -249,27 +291,52 @@ fn rdist_setup(rdb: u64, r: fn(u64) -> u32, w: fn(u64, u32)) -> Result<(), &'sta
     if !wait_clear(r, rdb + R_WAKER, 4) {
         return Err("GICR_WAKER.ChildrenAsleep stays set");
     }
-    let s = rdb + SGI;
-    w(s + IGROUPR, !0);
-    w(s + ICENABLER, !0);
-    w(s + ICPENDR, !0);
-    w(s + ICACTIVER, !0);
-    for i in 0..8 {
-        w(s + IPRIORITYR + 4 * i, 0xa0a0_a0a0);
-    }
+    w(rdb + SGI + IGROUPR, !0);
+    private_setup(rdb + SGI, w);
     if !wait_clear(r, rdb + R_CTLR, 1 << 3) {
         return Err("GICR_CTLR.RWP stays set");
     }
     Ok(())
 }
 
+/// SGIs and PPIs of this vCPU (GICv3 SGI_base frame, GICv2 distributor:
+/// the same offsets) disabled, not pending or active, priority 0xa0.
+fn private_setup(frame: u64, w: fn(u64, u32)) {
+    w(frame + ICENABLER, !0);
+    w(frame + ICPENDR, !0);
+    w(frame + ICACTIVER, !0);
+    for i in 0..8 {
+        w(frame + IPRIORITYR + 4 * i, 0xa0a0_a0a0);
+    }
+}
+
+/// GICv2: this vCPU's SGIs and PPIs and its CPU interface (all
+/// priorities, EnableGrp0: everything is group 0); records its interface
+/// bit from GICD_ITARGETSR0 in MASK[c]. Returns GICC_CTLR as read back.
+fn v2_cpu_setup(c: usize, r: fn(u64) -> u32, w: fn(u64, u32)) -> Result<u32, &'static str> {
+    let (d, cc) = (GICD.load(Relaxed), GICC.load(Relaxed));
+    let mask = r(d + V2_ITARGETSR) & 0xff;
+    if mask == 0 {
+        return Err("GICD_ITARGETSR0 reads 0 (no CPU interface bit)");
+    }
+    MASK[c].store(mask, Relaxed);
+    private_setup(d, w);
+    w(cc + C_PMR, 0xff);
+    w(cc + C_BPR, 0);
+    w(cc + C_CTLR, 1);
+    Ok(r(cc + C_CTLR))
+}
+
 /// gic-init's work: distributor, this vCPU's redistributor, CPU interface.
 fn init(env: &Env) -> Result<Gic, Buf> {
     let mut e = Buf::new();
     let Some(mut g) = from_dt(env) else {
-        let _ = write!(e, "no usable arm,gic-v3 node");
+        let _ = write!(e, "no usable arm,gic-v3 or GICv2 node");
         return Err(e);
     };
+    if is_v2() {
+        return init_v2(g);
+    }
     let d = g.d;
     let before = ABORTS.load(Relaxed);
     if let Some(f) = probe!("mrs {v}, icc_sre_el1"; v = out(reg) _) {
@@ -332,6 +399,95 @@ fn init(env: &Env) -> Result<Gic, Buf> {
     Ok(g)
 }
 
+/// gic-init on a GICv2: distributor (ArchRev 2, SPIs disabled, enabled),
+/// this vCPU's banked SGIs/PPIs and its CPU interface.
+fn init_v2(mut g: Gic) -> Result<Gic, Buf> {
+    let mut e = Buf::new();
+    let d = g.d;
+    let before = ABORTS.load(Relaxed);
+    let pidr = rd(d + V2_PIDR2);
+    if (pidr >> 4) & 0xf != 2 {
+        let _ = write!(e, "GICD_PIDR2 {:#x} at {:#x}: ArchRev not 2", pidr, d + V2_PIDR2);
+        return Err(e);
+    }
+    wr(d + D_CTLR, 0);
+    g.typer = rd(d + D_TYPER);
+    let lines = g.typer & 0x1f;
+    g.max_intid = (32 * (lines + 1) - 1).min(1019);
+    for i in 1..=lines as u64 {
+        wr(d + ICENABLER + 4 * i, !0);
+    }
+    wr(d + D_CTLR, 1);
+    let ctlr = rd(d + D_CTLR);
+    if ctlr & 1 == 0 {
+        let _ = write!(e, "GICD_CTLR reads {:#x} (want Enable)", ctlr);
+        return Err(e);
+    }
+    PRIMARY.store(arch::mpidr(), Relaxed);
+    GICD.store(d, Relaxed);
+    GICC.store(g.c, Relaxed);
+    match v2_cpu_setup(0, rd, wr) {
+        Ok(c) if c & 1 != 0 => {}
+        Ok(c) => {
+            let _ = write!(e, "GICC_CTLR reads {:#x}: EnableGrp0 stays 0", c);
+            return Err(e);
+        }
+        Err(m) => {
+            let _ = write!(e, "{}", m);
+            return Err(e);
+        }
+    }
+    let n = ABORTS.load(Relaxed) - before;
+    if n != 0 {
+        let _ = write!(e, "{} register accesses aborted, last at {:#x}", n, ABORT_AT.load(Relaxed));
+        return Err(e);
+    }
+    reset(0);
+    ARMED.store(1, Relaxed);
+    Ok(g)
+}
+
+/// Acknowledges an interrupt: (INTID, the value to end it with).
+fn ack() -> (u32, u64) {
+    if is_v2() {
+        let iar = mmio::read32(GICC.load(Relaxed) + C_IAR);
+        (iar & 0x3ff, iar as u64)
+    } else {
+        let iar = arch::icc_iar1();
+        ((iar & 0xff_ffff) as u32, iar)
+    }
+}
+
+fn eoi(raw: u64) {
+    if is_v2() {
+        mmio::write32(GICC.load(Relaxed) + C_EOIR, raw as u32);
+    } else {
+        arch::icc_eoir1(raw);
+    }
+}
+
+/// The highest-priority pending interrupt's INTID (ICC_HPPIR1_EL1 or
+/// GICC_HPPIR).
+fn hppir() -> u32 {
+    if is_v2() {
+        rd(GICC.load(Relaxed) + C_HPPIR) & 0x3ff
+    } else {
+        (arch::icc_hppir1() & 0xff_ffff) as u32
+    }
+}
+
+/// Sends SGI `id` to the vCPU with affinity `mpidr` (this one or the
+/// other one the checks use).
+fn sgi(id: u32, mpidr: u64) {
+    if is_v2() {
+        let c = (mpidr != PRIMARY.load(Relaxed)) as usize;
+        arch::dsb_sy();
+        mmio::write32(GICD.load(Relaxed) + V2_SGIR, MASK[c].load(Relaxed) << 16 | (id & 0xf));
+    } else {
+        arch::icc_sgi1r(sgi1r(id, mpidr));
+    }
+}
+
 /// Whether IRQs are handled by `on_irq`.
 pub fn armed() -> bool {
     ARMED.load(Relaxed) != 0
@@ -341,9 +497,8 @@ pub fn armed() -> bool {
 /// acknowledge, act on the INTID, count, end of interrupt.
 pub fn on_irq() {
     let c = cpu();
-    let iar = arch::icc_iar1();
+    let (id, iar) = ack();
     let t = now();
-    let id = (iar & 0xff_ffff) as u32;
     if id >= 1020 {
         return inc(&SPURIOUS[c]);
     }
@@ -376,7 +531,7 @@ pub fn on_irq() {
         crate::xen::on_upcall();
     }
     if id == 5 && c == 1 {
-        arch::icc_sgi1r(sgi1r(6, PRIMARY.load(Relaxed))); // sgi-cross reply
+        sgi(6, PRIMARY.load(Relaxed)); // sgi-cross reply
     }
     if c == 0 {
         T_IRQ.store(t, Relaxed);
@@ -390,7 +545,7 @@ pub fn on_irq() {
         Some(a) => inc(a),
         None => inc(&OTHER[c]),
     }
-    arch::icc_eoir1(iar);
+    eoi(iar);
 }
 
 /// mode=xen: brings the GIC up as gic-init does (without its PASS line)
@@ -408,9 +563,14 @@ pub fn xen_ppi_disable(id: u32) {
     private_disable(1 << id);
 }
 
-/// The boot vCPU's SGI_base frame.
+/// The boot vCPU's SGI/PPI registers: its redistributor's SGI_base
+/// frame, or the (banked) GICv2 distributor.
 fn sgi_frame() -> u64 {
-    RD[0].load(Relaxed) + SGI
+    if is_v2() {
+        GICD.load(Relaxed)
+    } else {
+        RD[0].load(Relaxed) + SGI
+    }
 }
 
 /// Read-modify-writes the priority byte of `id` in a frame (GICD or SGI).
@@ -428,7 +588,9 @@ fn private_enable(id: u32, prio: u8) {
 
 fn private_disable(mask: u32) {
     wr(sgi_frame() + ICENABLER, mask);
-    wait_clear(rd, RD[0].load(Relaxed) + R_CTLR, 1 << 3);
+    if !is_v2() {
+        wait_clear(rd, RD[0].load(Relaxed) + R_CTLR, 1 << 3);
+    }
 }
 
 fn spi_bit(g: &Gic, reg: u64, id: u32) -> u64 {
@@ -440,16 +602,25 @@ fn spi_bit(g: &Gic, reg: u64, id: u32) -> u64 {
 fn spi_setup(g: &Gic, id: u32, prio: u8, edge: bool) {
     let b = 1u32 << (id % 32);
     wr(spi_bit(g, ICENABLER, id), b);
-    let grp = spi_bit(g, IGROUPR, id);
-    wr(grp, rd(grp) | b);
+    if !is_v2() {
+        let grp = spi_bit(g, IGROUPR, id);
+        wr(grp, rd(grp) | b);
+    }
     set_prio(g.d, id, prio);
     let cfg = g.d + ICFGR + 4 * (id / 16) as u64;
     let e = 2u32 << (2 * (id % 16));
     wr(cfg, if edge { rd(cfg) | e } else { rd(cfg) & !e });
-    let me = arch::mpidr();
-    let r = g.d + D_IROUTER + 8 * id as u64;
-    wr(r, (me & 0xff_ffff) as u32); // Aff2.Aff1.Aff0, IRM = 0
-    wr(r + 4, ((me >> 32) & 0xff) as u32); // Aff3
+    if is_v2() {
+        // GICD_ITARGETSR: a byte per interrupt, this vCPU's interface bit.
+        let a = g.d + V2_ITARGETSR + (id & !3) as u64;
+        let sh = 8 * (id & 3);
+        wr(a, (rd(a) & !(0xff << sh)) | MASK[0].load(Relaxed) << sh);
+    } else {
+        let me = arch::mpidr();
+        let r = g.d + D_IROUTER + 8 * id as u64;
+        wr(r, (me & 0xff_ffff) as u32); // Aff2.Aff1.Aff0, IRM = 0
+        wr(r + 4, ((me >> 32) & 0xff) as u32); // Aff3
+    }
     wr(spi_bit(g, ICPENDR, id), b);
     wr(spi_bit(g, ICACTIVER, id), b);
     wr(spi_bit(g, ISENABLER, id), b);
@@ -473,8 +644,13 @@ pub fn run(env: &Env) {
         match init(env) {
             Ok(g) => {
                 let t = g.typer;
-                pass!("gic-init", "TYPER {:#x} ITLines {} CPUNumber {}, IIDR {:#x}, GICR {:#x}", t,
-                      t & 0x1f, (t >> 5) & 7, rd(g.d + D_IIDR), RD[0].load(Relaxed));
+                let (what, at) = if is_v2() {
+                    ("GICv2, GICC", g.c)
+                } else {
+                    ("GICv3, GICR", RD[0].load(Relaxed))
+                };
+                pass!("gic-init", "{} {:#x}, TYPER {:#x} ITLines {} CPUNumber {}, IIDR {:#x}", what,
+                      at, t, t & 0x1f, (t >> 5) & 7, rd(g.d + D_IIDR));
                 Some(g)
             }
             Err(b) => {
@@ -568,7 +744,7 @@ fn sgi_self(_env: &Env, _g: &mut Gic) {
     private_enable(3, 0x80);
     reset(0);
     let t0 = now();
-    arch::icc_sgi1r(sgi1r(3, arch::mpidr()));
+    sgi(3, arch::mpidr());
     arch::unmask_irq();
     let got = until(100, || taken(0, 3) != 0);
     settle(5);
@@ -595,11 +771,13 @@ fn other_cpu(env: &Env) -> Option<u64> {
 /// 5 enabled, IRQs still masked) and waits for it to say so.
 fn start_secondary(g: &mut Gic, target: u64) -> Result<(), Buf> {
     let mut b = Buf::new();
-    let Some(rdb) = find_rdist(g, aff32(target)) else {
-        let _ = write!(b, "no redistributor with affinity {:#x}", aff32(target));
-        return Err(b);
-    };
-    RD[1].store(rdb, Relaxed);
+    if !is_v2() {
+        let Some(rdb) = find_rdist(g, aff32(target)) else {
+            let _ = write!(b, "no redistributor with affinity {:#x}", aff32(target));
+            return Err(b);
+        };
+        RD[1].store(rdb, Relaxed);
+    }
     reset(1);
     S_STATE.store(0, Relaxed);
     match psci::hvc(psci::CPU_ON, target, boot::secondary_entry_pa(), SECONDARY_CTX) {
@@ -624,7 +802,7 @@ fn start_secondary(g: &mut Gic, target: u64) -> Result<(), Buf> {
 /// AFFINITY_INFO = OFF.
 fn stop_secondary(target: u64) -> bool {
     S_STATE.store(S_STOP, Relaxed);
-    arch::icc_sgi1r(sgi1r(2, target));
+    sgi(2, target);
     crate::checks::wait_affinity(target, 1, 1000).is_ok()
 }
 
@@ -635,10 +813,14 @@ fn stop_secondary(target: u64) -> bool {
 /// 10 s), then CPU_OFF. WFI runs with IRQs masked and they are unmasked
 /// after it: an SGI that arrives before the WFI still ends it.
 pub fn secondary() -> ! {
-    let rdb = RD[1].load(Relaxed);
-    let ok = rdist_setup(rdb, mmio::read32, mmio::write32).is_ok() && arch::icc_init() & 1 != 0;
+    let frame = if is_v2() { GICD.load(Relaxed) } else { RD[1].load(Relaxed) + SGI };
+    let ok = if is_v2() {
+        v2_cpu_setup(1, mmio::read32, mmio::write32).is_ok_and(|c| c & 1 != 0)
+    } else {
+        rdist_setup(frame - SGI, mmio::read32, mmio::write32).is_ok() && arch::icc_init() & 1 != 0
+    };
     if ok {
-        mmio::write32(rdb + SGI + ISENABLER, (1 << 2) | (1 << 5));
+        mmio::write32(frame + ISENABLER, (1 << 2) | (1 << 5));
         S_STATE.store(S_READY, Relaxed);
         arch::dsb_sy();
         if until(5000, || S_STATE.load(Relaxed) >= S_GO) {
@@ -652,7 +834,7 @@ pub fn secondary() -> ! {
                 arch::unmask_irq();
             }
         }
-        mmio::write32(rdb + SGI + ICENABLER, !0);
+        mmio::write32(frame + ICENABLER, !0);
     } else {
         S_STATE.store(S_FAILED, Relaxed);
     }
@@ -680,7 +862,7 @@ fn sgi_cross(env: &Env, g: &mut Gic) {
     let t0 = now();
     let mut done = 0;
     while done < N {
-        arch::icc_sgi1r(sgi1r(5, target));
+        sgi(5, target);
         if !until(100, || taken(0, 6) > done) {
             break;
         }
@@ -712,26 +894,33 @@ const MP_ORDER: [u32; 8] = [15, 12, 9, 14, 11, 13, 8, 10];
 
 /// Eight SGIs pending at once (more than QEMU's 4 list registers) are
 /// all taken, once each, highest priority first; set pending through
-/// ICC_SGI1R_EL1, then through GICR_ISPENDR0.
+/// ICC_SGI1R_EL1 (GICD_SGIR), then through GICR_ISPENDR0 (GICv2, whose
+/// ISPENDR0 cannot set SGIs: GICD_SPENDSGIR).
 fn many_pending(_env: &Env, _g: &mut Gic) {
     let s = sgi_frame();
     wr(s + IPRIORITYR + 8, MP_PRIO[0]);
     wr(s + IPRIORITYR + 12, MP_PRIO[1]);
     wr(s + ISENABLER, 0xff00);
     let mut info = Buf::new();
-    for how in ["SGI1R", "ISPENDR0"] {
+    let how2 = if is_v2() { "SPENDSGIR" } else { "ISPENDR0" };
+    for how in [if is_v2() { "SGIR" } else { "SGI1R" }, how2] {
         reset(0);
         arch::mask_irq();
-        if how == "SGI1R" {
+        if how != how2 {
             for id in 8..16 {
-                arch::icc_sgi1r(sgi1r(id, arch::mpidr()));
+                sgi(id, arch::mpidr());
             }
+        } else if is_v2() {
+            // A byte per SGI, a bit per source: from this vCPU.
+            let from = MASK[0].load(Relaxed) * 0x0101_0101;
+            wr(s + V2_SPENDSGIR + 8, from);
+            wr(s + V2_SPENDSGIR + 12, from);
         } else {
             wr(s + ISPENDR, 0xff00);
         }
         settle(1);
         let pend = rd(s + ISPENDR) & 0xff00;
-        let hppir = arch::icc_hppir1() & 0xff_ffff;
+        let hppir = hppir();
         arch::unmask_irq();
         until(100, || NORDER.load(Relaxed) >= 8);
         settle(5);
@@ -750,8 +939,8 @@ fn many_pending(_env: &Env, _g: &mut Gic) {
         }
     }
     private_disable(0xff00);
-    say!("info many-pending ISPENDR0/HPPIR1 before unmask (SGI1R, ISPENDR0):{}", info.as_str());
-    pass!("many-pending", "8 SGIs via SGI1R and via ISPENDR0: each once, by priority")
+    say!("info many-pending ISPENDR0/HPPIR before unmask:{}", info.as_str());
+    pass!("many-pending", "8 SGIs via SGI register and {}: each once, by priority", how2)
 }
 
 /// An SPI set pending through GICD_ISPENDR: GICD_ICPENDR clears it
@@ -953,7 +1142,7 @@ pub fn hostile(env: &Env) {
         return say!("SKIP {}", NAME);
     }
     if !present(env) {
-        return say!("SKIP {} (no arm,gic-v3 node)", NAME);
+        return say!("SKIP {} (no arm,gic-v3 or GICv2 node)", NAME);
     }
     let mut g = match init(env) {
         Ok(g) => g,
@@ -969,7 +1158,8 @@ pub fn hostile(env: &Env) {
         l => l + stride,
     };
     let ctlr0 = rd(d + D_CTLR);
-    let en0 = rd(rd0 + SGI + ISENABLER);
+    let en0 = rd(sgi_frame() + ISENABLER);
+    let v2 = is_v2();
     let beyond_id = (g.max_intid + 1) as u64;
     let mut n = 0u32;
     let mut aborts = 0u32;
@@ -987,17 +1177,35 @@ pub fn hostile(env: &Env) {
         }
     };
     // Read-only registers: a write of ones (zero for PIDR2) changes nothing.
-    let ro = [d + D_TYPER, d + D_IIDR, d + PIDR2, d + 0xfff0, rd0 + R_TYPER, rd0 + PIDR2];
+    // GICv2: its ID registers, the banked ITARGETSR0 and the SGIs' ICFGR0.
+    let ro = if v2 {
+        [d + D_TYPER, d + D_IIDR, d + V2_PIDR2, d + 0xff0, d + V2_ITARGETSR, d + ICFGR]
+    } else {
+        [d + D_TYPER, d + D_IIDR, d + PIDR2, d + 0xfff0, rd0 + R_TYPER, rd0 + PIDR2]
+    };
     for a in ro {
         let before = run(a, Op::R32);
-        run(a, Op::W32(if a & 0xffff == PIDR2 { 0 } else { !0 }));
+        let pidr2 = a == d + PIDR2 || a == rd0 + PIDR2 || (v2 && a == d + V2_PIDR2);
+        run(a, Op::W32(if pidr2 { 0 } else { !0 }));
         let after = run(a, Op::R32);
         if before != after && bad.is_empty() {
             let _ = write!(bad, "RO {:#x}: {:#x} -> {:#x}", a, before.unwrap_or(0), after.unwrap_or(0));
         }
     }
     // Reserved / out of range: RAZ/WI or abort.
-    let reserved: [(u64, Op, Op); 10] = [
+    let reserved_v2: [(u64, Op, Op); 10] = [
+        (d + 0x00c, Op::W32(!0), Op::R32),
+        (d + 0x040, Op::W32(!0), Op::R32),
+        (d + 0xd00, Op::W32(!0), Op::R32),
+        (d + 0xf04, Op::W32(!0), Op::R32),
+        (d + 0xf30, Op::W32(!0), Op::R32),
+        (d + 0xf34, Op::W8(0xff), Op::R8),
+        (d + IPRIORITYR + 1020, Op::W32(!0), Op::R32), // INTIDs 1020..1023
+        (d + IPRIORITYR + 1023, Op::W8(0xff), Op::R8),
+        (d + V2_ITARGETSR + 1020, Op::W32(!0), Op::R32),
+        (d + V2_ITARGETSR + 1023, Op::W8(0xff), Op::R8),
+    ];
+    let reserved_v3: [(u64, Op, Op); 10] = [
         (d + 0x8000, Op::W32(!0), Op::R32),
         (d + 0xa000, Op::W32(!0), Op::R32),
         (d + 0xc000, Op::W32(!0), Op::R32),
@@ -1009,7 +1217,7 @@ pub fn hostile(env: &Env) {
         (beyond + R_WAKER, Op::W32(0), Op::R32),
         (beyond + SGI + ISENABLER, Op::W32(!0), Op::R32),
     ];
-    for (a, w, r) in reserved {
+    for (a, w, r) in if v2 { reserved_v2 } else { reserved_v3 } {
         if matches!(w, Op::W64(_)) && g.max_intid >= 1019 {
             continue; // ITLinesNumber 31: every IROUTER is a real one
         }
@@ -1036,12 +1244,17 @@ pub fn hostile(env: &Env) {
     run(d + D_CTLR, Op::W8(ctlr0 as u8));
     run(d + ISENABLER, Op::R64);
     run(d + IGROUPR, Op::W64(!0));
-    run(rd0 + R_WAKER, Op::W8(0));
-    run(rd0 + SGI + ISENABLER, Op::R64);
-    run(rd0 + SGI + IPRIORITYR, Op::W64(0xa0a0_a0a0_a0a0_a0a0));
+    if v2 {
+        run(d + V2_ITARGETSR, Op::R64);
+        run(d + V2_SGIR, Op::W8(1));
+    } else {
+        run(rd0 + R_WAKER, Op::W8(0));
+    }
+    run(sgi_frame() + ISENABLER, Op::R64);
+    run(sgi_frame() + IPRIORITYR, Op::W64(0xa0a0_a0a0_a0a0_a0a0));
     let typer = rd(d + D_TYPER);
     let ctlr1 = rd(d + D_CTLR);
-    let en1 = rd(rd0 + SGI + ISENABLER);
+    let en1 = rd(sgi_frame() + ISENABLER);
     if bad.is_empty() && typer != g.typer {
         let _ = write!(bad, "GICD_TYPER {:#x} -> {:#x}", g.typer, typer);
     }
@@ -1076,9 +1289,9 @@ pub fn hostile(env: &Env) {
     let me = arch::mpidr();
     let t0 = now();
     for _ in 0..FLOOD {
-        arch::icc_sgi1r(sgi1r(1, me));
+        sgi(1, me);
         if let Some(t) = other {
-            arch::icc_sgi1r(sgi1r(2, t));
+            sgi(2, t);
         }
     }
     let us = us_from_ticks(now() - t0);
@@ -1087,7 +1300,7 @@ pub fn hostile(env: &Env) {
     settle(10);
     let self1 = taken(0, 1);
     // Still working: one more SGI, taken once more.
-    arch::icc_sgi1r(sgi1r(1, me));
+    sgi(1, me);
     until(100, || taken(0, 1) > self1);
     settle(5);
     arch::mask_irq();
