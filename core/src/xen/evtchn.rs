@@ -1,10 +1,8 @@
-//! Event channels, 2-level ABI (xen/common/event_channel.c, event_2l.c).
-//!
-//! Why 2-level and not FIFO: Linux tries `EVTCHNOP_init_control` first
-//! and falls back to 2-level on any error with no loss for a domU (1023
-//! ports for dom0less domains either way); 2-level needs no guest-provided
-//! control blocks or array pages, so it has fewer ways for a guest to hand
-//! Xen bad memory. FIFO comes with inter-domain channels.
+//! Event channels (xen/common/event_channel.c) and the 2-level ABI
+//! (event_2l.c); the FIFO ABI (event_fifo.c) is in [`super::fifo`], which
+//! a domain switches to with `EVTCHNOP_init_control` and leaves with
+//! `EVTCHNOP_reset`. Raising, unmasking, clearing and polling a port go
+//! to whichever ABI the domain has.
 //!
 //! Ports: 0 is reserved; dom0less domains may use 1..=1023 (Xen's
 //! `max_evtchn_port` for them). Ports become "valid" in buckets of 64 as
@@ -16,9 +14,9 @@ use core::sync::atomic::Ordering;
 
 use linkme::distributed_slice;
 
-use super::abi::{le16, le32, nr, put32};
+use super::abi::{le16, le32, le64, nr, put32};
 use super::errno::*;
-use super::{Call, GuestAccess, Hypercall, XenDomain, HYPERCALLS};
+use super::{fifo, Call, GuestAccess, Hypercall, XenDomain, HYPERCALLS};
 
 /// Highest port of a dom0less domain.
 pub const MAX_PORT: u32 = 1023;
@@ -54,7 +52,18 @@ pub(super) enum Chan {
 pub(super) struct Port {
     chan: Chan,
     notify: u32,
+    /// FIFO priority (`evtchn->priority`): the default again whenever the
+    /// port is freed, which is what Xen's bind-time `evtchn_port_init`
+    /// comes to.
+    prio: u8,
 }
+
+/// A free port.
+const FREE: Port = Port {
+    chan: Chan::Free,
+    notify: 0,
+    prio: fifo::PRIORITY_DEFAULT,
+};
 
 /// A domain's ports.
 pub(super) struct Ports {
@@ -63,13 +72,7 @@ pub(super) struct Ports {
 
 impl Ports {
     pub fn new() -> Self {
-        let mut ports = alloc::vec![
-            Port {
-                chan: Chan::Free,
-                notify: 0
-            };
-            BUCKET
-        ];
+        let mut ports = alloc::vec![FREE; BUCKET];
         ports[0].chan = Chan::Reserved;
         Ports { ports }
     }
@@ -93,13 +96,7 @@ impl Ports {
             return Err(-ENOSPC);
         }
         let grow = BUCKET.min(MAX_PORT as usize + 1 - next);
-        self.ports.extend(core::iter::repeat_n(
-            Port {
-                chan: Chan::Free,
-                notify: 0,
-            },
-            grow,
-        ));
+        self.ports.extend(core::iter::repeat_n(FREE, grow));
         Ok(next as u32)
     }
 
@@ -110,27 +107,66 @@ impl Ports {
         }
         while self.ports.len() <= port as usize {
             let grow = BUCKET.min(MAX_PORT as usize + 1 - self.ports.len());
-            self.ports.extend(core::iter::repeat_n(
-                Port {
-                    chan: Chan::Free,
-                    notify: 0,
-                },
-                grow,
-            ));
+            self.ports.extend(core::iter::repeat_n(FREE, grow));
         }
         true
     }
 
     fn set(&mut self, port: u32, chan: Chan, notify: u32) {
         if let Some(p) = self.ports.get_mut(port as usize) {
-            *p = Port { chan, notify };
+            let prio = if chan == Chan::Free {
+                fifo::PRIORITY_DEFAULT
+            } else {
+                p.prio
+            };
+            *p = Port { chan, notify, prio };
         }
+    }
+
+    /// How many ports are valid.
+    pub fn len(&self) -> usize {
+        self.ports.len()
+    }
+}
+
+/// The FIFO priority of `port` (the default if it is not valid).
+fn prio(xen: &XenDomain, port: u32) -> u8 {
+    xen.ports
+        .lock()
+        .get(port)
+        .map_or(fifo::PRIORITY_DEFAULT, |p| p.prio)
+}
+
+/// Raises `port` for vCPU `vcpu` in the domain's ABI: the vCPU whose
+/// upcall must be injected, if any. Not called with the port table locked.
+fn set_pending(xen: &XenDomain, port: u32, vcpu: u32) -> Option<usize> {
+    fifo::set_pending(xen, port, vcpu, prio(xen, port))
+        .unwrap_or_else(|()| set_pending_2l(xen, port, vcpu))
+}
+
+/// EVTCHNOP_unmask in the domain's ABI. FIFO only unmasks a port in use
+/// (`evtchn_port_unmask`); the 2-level path is as it always was.
+fn unmask(xen: &XenDomain, port: u32, vcpu: u32) -> Option<usize> {
+    if fifo::active(xen) {
+        if !xen.ports.lock().usable(port) {
+            return None;
+        }
+        if let Ok(k) = fifo::unmask(xen, port, vcpu, prio(xen, port)) {
+            return k;
+        }
+    }
+    unmask_2l(xen, port, vcpu)
+}
+
+fn clear_pending(xen: &XenDomain, port: u32) {
+    if fifo::clear_pending(xen, port).is_err() {
+        clear_pending_2l(xen, port);
     }
 }
 
 /// Raises `port` (Xen's `evtchn_2l_set_pending`): returns the vCPU whose
 /// upcall must be injected, if any.
-fn set_pending(xen: &XenDomain, port: u32, vcpu: u32) -> Option<usize> {
+fn set_pending_2l(xen: &XenDomain, port: u32, vcpu: u32) -> Option<usize> {
     let (word, bit) = ((port / 64) as usize, port % 64);
     let pending = xen.evtchn_word(false, word)?;
     if pending.fetch_or(1 << bit, Ordering::AcqRel) & (1 << bit) != 0 {
@@ -145,7 +181,7 @@ fn set_pending(xen: &XenDomain, port: u32, vcpu: u32) -> Option<usize> {
 }
 
 /// Unmasks `port` (Xen's `evtchn_2l_unmask`).
-fn unmask(xen: &XenDomain, port: u32, vcpu: u32) -> Option<usize> {
+fn unmask_2l(xen: &XenDomain, port: u32, vcpu: u32) -> Option<usize> {
     let (word, bit) = ((port / 64) as usize, port % 64);
     let was = xen
         .evtchn_word(true, word)?
@@ -162,7 +198,7 @@ fn unmask(xen: &XenDomain, port: u32, vcpu: u32) -> Option<usize> {
     None
 }
 
-fn clear_pending(xen: &XenDomain, port: u32) {
+fn clear_pending_2l(xen: &XenDomain, port: u32) {
     if let Some(w) = xen.evtchn_word(false, (port / 64) as usize) {
         w.fetch_and(!(1 << (port % 64)), Ordering::AcqRel);
     }
@@ -190,6 +226,7 @@ fn send_remote(me: u16, remote: u16, port: u32) {
         Ok(Port {
             chan: Chan::Interdomain { remote: back, .. },
             notify,
+            ..
         }) if back == me => notify,
         _ => return,
     };
@@ -205,6 +242,7 @@ fn unbind_peer(rx: &XenDomain, peer: u32, me: u16, port: u32) {
     if let Ok(Port {
         chan: Chan::Interdomain { remote, port: back },
         notify,
+        ..
     }) = p.get(peer)
     {
         if remote == me && back == port {
@@ -575,25 +613,82 @@ fn event_channel_op(c: &mut Call) -> i64 {
             c.write(arg, &b)?;
             Ok(0)
         }
-        // reset {dom}: closes every port but the reserved one.
+        // reset {dom}: closes every port but the reserved one; a FIFO
+        // domain goes back to 2-level.
         10 => {
             let dom = le16(&c.read::<2>(arg)?, 0);
             if !c.is_self(dom) {
                 return Err(c.other_domain(dom));
             }
             close_all(c.xen);
+            fifo::reset(c.xen);
             Ok(0)
         }
-        // init_control: the FIFO ABI is not built (see the module
-        // comment); Linux falls back to 2-level.
-        11 => Err(-ENOSYS),
-        // expand_array outside FIFO mode.
-        12 => Err(-EOPNOTSUPP),
-        // set_priority: 2-level has no priorities.
+        // init_control {control_gfn, offset, vcpu, OUT link_bits}
+        11 => {
+            let mut b = c.read::<24>(arg)?;
+            let (gfn, offset, vcpu) = (le64(&b, 0), le32(&b, 8), le32(&b, 12));
+            // setup_ports: the ports pending in 2-level, for the switch.
+            let pending2l: Vec<u32> = if fifo::active(c.xen) {
+                Vec::new()
+            } else {
+                let n = {
+                    let mut p = c.xen.ports.lock();
+                    for x in p.ports.iter_mut() {
+                        x.prio = fifo::PRIORITY_DEFAULT;
+                    }
+                    p.len() as u32
+                };
+                (1..n)
+                    .filter(|&p| {
+                        c.xen
+                            .evtchn_word(false, (p / 64) as usize)
+                            .is_some_and(|w| w.load(Ordering::Acquire) & (1 << (p % 64)) != 0)
+                    })
+                    .collect()
+            };
+            let page = c.guest.gfn_to_page(gfn);
+            fifo::init_control(c.xen, vcpu, page, offset, &pending2l)?;
+            b[16] = fifo::LINK_BITS;
+            c.write(arg, &b)?;
+            Ok(0)
+        }
+        // expand_array {array_gfn}
+        12 => {
+            let gfn = le64(&c.read::<8>(arg)?, 0);
+            let ports: Vec<(u32, u8)> = c
+                .xen
+                .ports
+                .lock()
+                .ports
+                .iter()
+                .map(|p| (p.notify, p.prio))
+                .collect();
+            let page = c.guest.gfn_to_page(gfn);
+            for v in fifo::expand_array(c.xen, page, &ports)? {
+                c.guest.kick_upcall(v);
+            }
+            Ok(0)
+        }
+        // set_priority {port, priority}
         13 => {
-            let port = le32(&c.read::<8>(arg)?, 0);
-            c.xen.ports.lock().get(port)?;
-            Err(-ENOSYS)
+            let b = c.read::<8>(arg)?;
+            let (port, prio) = (le32(&b, 0), le32(&b, 4));
+            let mut p = c.xen.ports.lock();
+            p.get(port)?;
+            if !fifo::active(c.xen) {
+                return Err(-ENOSYS);
+            }
+            if !p.usable(port) {
+                return Err(-EACCES);
+            }
+            if prio > fifo::PRIORITY_MIN {
+                return Err(-EINVAL);
+            }
+            if let Some(x) = p.ports.get_mut(port as usize) {
+                x.prio = prio as u8;
+            }
+            Ok(0)
         }
         _ => Err(-ENOSYS),
     })();

@@ -1,6 +1,6 @@
 //! Xen's guest ABI on Arm64 (Xen 4.20), for domains built with
 //! `xen,enhanced`: hypercalls through `HVC #0xEA1`, the shared-info page,
-//! event channels (the 2-level ABI) and grant-table frames.
+//! event channels (the 2-level and FIFO ABIs) and grant-table frames.
 //!
 //! The arch layer decodes the trap and calls [`dispatch`] with a
 //! [`GuestAccess`] for the calling vCPU (guest-virtual copies through its
@@ -17,6 +17,7 @@ pub mod abi;
 pub mod errno;
 mod evtchn;
 mod families;
+mod fifo;
 mod gnttab;
 mod memory;
 mod state;

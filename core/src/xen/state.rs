@@ -9,6 +9,7 @@ use spin::Mutex;
 
 use super::abi::{LEGACY_MAX_VCPUS, SHINFO_MASK_BYTE, SHINFO_PENDING_BYTE};
 use super::evtchn::Ports;
+use super::fifo::Fifo;
 use super::gnttab::GrantTable;
 
 /// Pages the Xen state needs from the hypervisor: the shared-info page and
@@ -71,6 +72,9 @@ pub struct XenDomain {
     /// `vm_assist` types enabled.
     pub(super) assists: AtomicU64,
     pub(super) ports: Mutex<Ports>,
+    /// The FIFO event ABI's state (inactive: 2-level). Locked after
+    /// `ports`, never before.
+    pub(super) fifo: Mutex<Fifo>,
     pub(super) grants: Mutex<GrantTable>,
     /// The first `SCHEDOP_shutdown`/`shutdown_code` reason (u32::MAX: none).
     pub(super) shutdown_code: AtomicU32,
@@ -161,6 +165,7 @@ impl XenDomain {
             vcpus,
             assists: AtomicU64::new(0),
             ports: Mutex::new(Ports::new()),
+            fifo: Mutex::new(Fifo::new()),
             grants: Mutex::new(GrantTable::new()),
             shutdown_code: AtomicU32::new(u32::MAX),
             console_line: Mutex::new(Vec::new()),
@@ -226,6 +231,9 @@ impl XenDomain {
     pub(super) fn port_pending(&self, port: u32) -> Option<bool> {
         if !self.ports.lock().usable(port) {
             return None;
+        }
+        if let Some(p) = super::fifo::is_pending(self, port) {
+            return Some(p);
         }
         let w = self.evtchn_word(false, (port / 64) as usize)?;
         Some(w.load(Ordering::Acquire) & (1 << (port % 64)) != 0)

@@ -626,8 +626,9 @@ fn event_channels_bind_send_mask_and_close_as_2_level() {
     assert_eq!(evop(&mut f, &x, 10, &rs).0, 0);
     assert_eq!(status(&mut f, &x, 1).1, 0);
     assert_eq!(evop(&mut f, &x, 12, &[0u8; 8]).0, -EOPNOTSUPP);
-    // FIFO is not built: Linux falls back to 2-level.
-    assert_eq!(evop(&mut f, &x, 11, &[0u8; 24]).0, -ENOSYS);
+    // init_control with gfn 0 (not RAM) fails and leaves 2-level.
+    assert_eq!(evop(&mut f, &x, 11, &[0u8; 24]).0, -EINVAL);
+    assert_eq!(evop(&mut f, &x, 12, &[0u8; 8]).0, -EOPNOTSUPP);
     assert_eq!(evop(&mut f, &x, 2, &[0u8; 12]).0, -EOPNOTSUPP);
     assert_eq!(evop(&mut f, &x, 99, &[0u8; 4]).0, -ENOSYS);
     assert_eq!(r(&mut f, &x, nr::EVENT_CHANNEL_OP, &[3, 0x8]), -EFAULT);
@@ -974,4 +975,261 @@ fn static_channels_are_bound_before_the_domains_run() {
     assert!(RAISED.lock().contains(&(222, 0)));
     unregister(221);
     unregister(222);
+}
+
+// ---- FIFO event channels (event_fifo.c) ----
+
+/// Guest frames of the fake domain used by the FIFO tests.
+const CTL_GFN: u64 = VA / 4096 + 8;
+const ARR_GFN: u64 = VA / 4096 + 9;
+
+fn init_control(f: &mut Fake, x: &XenDomain, gfn: u64, offset: u32, vcpu: u32) -> (i64, u8) {
+    let mut b = [0u8; 24];
+    b[0..8].copy_from_slice(&gfn.to_le_bytes());
+    b[8..12].copy_from_slice(&offset.to_le_bytes());
+    b[12..16].copy_from_slice(&vcpu.to_le_bytes());
+    let (rc, out) = evop(f, x, 11, &b);
+    (rc, out[16])
+}
+
+fn expand(f: &mut Fake, x: &XenDomain, gfn: u64) -> i64 {
+    evop(f, x, 12, &gfn.to_le_bytes()).0
+}
+
+fn set_prio(f: &mut Fake, x: &XenDomain, port: u32, prio: u32) -> i64 {
+    evop(f, x, 13, &words(&[port, prio])).0
+}
+
+fn bind_ipi(f: &mut Fake, x: &XenDomain, vcpu: u32) -> u32 {
+    let (rc, out) = evop(f, x, 7, &words(&[vcpu, 0]));
+    assert_eq!(rc, 0);
+    le32(&out, 4)
+}
+
+/// The guest's u32 at byte `off` of its frame `gfn`, as the guest sees it.
+fn g32(f: &Fake, x: &XenDomain, gfn: u64, off: u64) -> u32 {
+    let w = x.pages.words(f.ram[&gfn]).unwrap();
+    (w[(off / 8) as usize].load(Ordering::Relaxed) >> ((off & 4) * 8)) as u32
+}
+
+/// The guest writes a u32 at byte `off` of its frame `gfn`.
+fn s32(f: &Fake, x: &XenDomain, gfn: u64, off: u64, v: u32) {
+    let w = &x.pages.words(f.ram[&gfn]).unwrap()[(off / 8) as usize];
+    let sh = (off & 4) * 8;
+    let old = w.load(Ordering::Relaxed);
+    w.store(
+        (old & !(0xffff_ffff << sh)) | (u64::from(v) << sh),
+        Ordering::Relaxed,
+    );
+}
+
+const P: u32 = 1 << 31;
+const M: u32 = 1 << 30;
+const L: u32 = 1 << 29;
+
+fn ready(f: &Fake, x: &XenDomain) -> u32 {
+    g32(f, x, CTL_GFN, 0)
+}
+
+fn head(f: &Fake, x: &XenDomain, q: u64) -> u32 {
+    g32(f, x, CTL_GFN, 8 + 4 * q)
+}
+
+fn event(f: &Fake, x: &XenDomain, port: u32) -> u32 {
+    g32(f, x, ARR_GFN, 4 * u64::from(port))
+}
+
+fn send(f: &mut Fake, x: &XenDomain, port: u32) {
+    assert_eq!(evop(f, x, 4, &words(&[port])).0, 0);
+}
+
+/// Clears vCPU 0's `evtchn_upcall_pending` (the guest's upcall handler).
+fn ack_upcall(x: &XenDomain) {
+    // Its vcpu_info is the first slot of shared_info.
+    x.pages.words(x.shared_info_page()).unwrap()[0].fetch_and(!0xff, Ordering::Relaxed);
+}
+
+#[test]
+fn fifo_init_control_expand_array_and_set_priority_errors() {
+    let (mut f, x) = setup(2);
+    // Still 2-level.
+    assert_eq!(expand(&mut f, &x, ARR_GFN), -EOPNOTSUPP);
+    assert_eq!(set_prio(&mut f, &x, 1, 3), -ENOSYS);
+    assert_eq!(set_prio(&mut f, &x, 64, 3), -EINVAL);
+    assert_eq!(init_control(&mut f, &x, CTL_GFN, 0, 2), (-ENOENT, 0));
+    assert_eq!(init_control(&mut f, &x, CTL_GFN, 4032, 0), (-EINVAL, 0));
+    assert_eq!(init_control(&mut f, &x, CTL_GFN, 4, 0), (-EINVAL, 0));
+    assert_eq!(init_control(&mut f, &x, 0x10, 0, 0), (-EINVAL, 0));
+    // A failed first init_control leaves the domain 2-level.
+    assert_eq!(expand(&mut f, &x, ARR_GFN), -EOPNOTSUPP);
+    assert_eq!(set_prio(&mut f, &x, 1, 3), -ENOSYS);
+    assert_eq!(
+        r(&mut f, &x, nr::EVENT_CHANNEL_OP, &[11, 0x8]),
+        -EFAULT,
+        "bad pointer"
+    );
+    assert_eq!(init_control(&mut f, &x, CTL_GFN, 0, 0), (0, 17));
+    assert_eq!(init_control(&mut f, &x, CTL_GFN, 0, 0), (-EINVAL, 0));
+    // The last offset that fits, on the same page, for vCPU 1.
+    assert_eq!(init_control(&mut f, &x, CTL_GFN, 4096 - 72, 1), (0, 17));
+    assert_eq!(expand(&mut f, &x, 0x10), -EINVAL);
+    // 128 pages at most (the same frame may be given again, as in Xen).
+    for i in 0..128 {
+        assert_eq!(expand(&mut f, &x, ARR_GFN), 0, "page {i}");
+    }
+    assert_eq!(expand(&mut f, &x, ARR_GFN), -ENOSPC);
+    let p = bind_ipi(&mut f, &x, 0);
+    assert_eq!(set_prio(&mut f, &x, p, 16), -EINVAL);
+    assert_eq!(set_prio(&mut f, &x, p, 15), 0);
+    assert_eq!(set_prio(&mut f, &x, 0, 3), -EACCES, "reserved");
+    assert_eq!(set_prio(&mut f, &x, p + 1, 3), -EACCES, "free");
+    assert_eq!(set_prio(&mut f, &x, 64, 3), -EINVAL, "not valid");
+}
+
+#[test]
+fn fifo_queues_link_head_to_tail_and_raise_the_upcall_once() {
+    let (mut f, x) = setup(1);
+    assert_eq!(init_control(&mut f, &x, CTL_GFN, 0, 0).0, 0);
+    assert_eq!(expand(&mut f, &x, ARR_GFN), 0);
+    let (a, b) = (bind_ipi(&mut f, &x, 0), bind_ipi(&mut f, &x, 0));
+    send(&mut f, &x, a);
+    assert_eq!(event(&f, &x, a), P | L);
+    assert_eq!(head(&f, &x, 7), a);
+    assert_eq!(ready(&f, &x), 1 << 7);
+    assert!(x.upcall_pending(0));
+    assert_eq!(f.kicks, [0]);
+    // The second port goes behind the first.
+    send(&mut f, &x, b);
+    assert_eq!(event(&f, &x, a), P | L | b);
+    assert_eq!(event(&f, &x, b), P | L);
+    assert_eq!(head(&f, &x, 7), a);
+    assert_eq!(f.kicks, [0], "one upcall");
+    assert_eq!(x.port_pending(b), Some(true));
+    // Sending a linked port again changes nothing.
+    send(&mut f, &x, a);
+    assert_eq!(event(&f, &x, a), P | L | b);
+    // The 2-level bits are not used.
+    assert_eq!(x.evtchn_word(false, 0).unwrap().load(Ordering::Relaxed), 0);
+    // The guest consumes both (clears P, L and LINK) and the ready bit.
+    s32(&f, &x, ARR_GFN, 4 * u64::from(a), 0);
+    s32(&f, &x, ARR_GFN, 4 * u64::from(b), 0);
+    s32(&f, &x, CTL_GFN, 0, 0);
+    ack_upcall(&x);
+    // The old tail is no longer linked: b starts the queue again.
+    send(&mut f, &x, b);
+    assert_eq!(head(&f, &x, 7), b);
+    assert_eq!(event(&f, &x, b), P | L);
+    assert_eq!(f.kicks, [0, 0]);
+    // Another priority has its own queue and ready bit.
+    assert_eq!(set_prio(&mut f, &x, a, 3), 0);
+    send(&mut f, &x, a);
+    assert_eq!(head(&f, &x, 3), a);
+    assert_eq!(ready(&f, &x), 1 << 7 | 1 << 3);
+    assert_eq!(f.kicks, [0, 0], "the upcall is still pending");
+    // Closing clears P.
+    assert_eq!(evop(&mut f, &x, 3, &words(&[a])).0, 0);
+    assert_eq!(event(&f, &x, a) & P, 0);
+}
+
+#[test]
+fn fifo_masked_ports_are_linked_only_when_unmasked() {
+    let (mut f, x) = setup(1);
+    assert_eq!(init_control(&mut f, &x, CTL_GFN, 0, 0).0, 0);
+    assert_eq!(expand(&mut f, &x, ARR_GFN), 0);
+    let a = bind_ipi(&mut f, &x, 0);
+    s32(&f, &x, ARR_GFN, 4 * u64::from(a), M);
+    send(&mut f, &x, a);
+    assert_eq!(event(&f, &x, a), P | M);
+    assert_eq!((head(&f, &x, 7), ready(&f, &x)), (0, 0));
+    assert!(f.kicks.is_empty() && !x.upcall_pending(0));
+    assert_eq!(evop(&mut f, &x, 9, &words(&[a])).0, 0);
+    assert_eq!(event(&f, &x, a), P | L);
+    assert_eq!((head(&f, &x, 7), ready(&f, &x)), (a, 1 << 7));
+    assert_eq!(f.kicks, [0]);
+    // Unmasking a port that is not pending links nothing.
+    let b = bind_ipi(&mut f, &x, 0);
+    s32(&f, &x, ARR_GFN, 4 * u64::from(b), M);
+    assert_eq!(evop(&mut f, &x, 9, &words(&[b])).0, 0);
+    assert_eq!(event(&f, &x, b), 0);
+    // Unmask of a free port does nothing in FIFO (evtchn_port_unmask).
+    s32(&f, &x, ARR_GFN, 4 * 9, M);
+    assert_eq!(evop(&mut f, &x, 9, &words(&[9])).0, 0);
+    assert_eq!(event(&f, &x, 9), M);
+}
+
+#[test]
+fn fifo_pending_ports_without_a_page_are_raised_when_it_comes() {
+    let (mut f, x) = setup(1);
+    // Pending in 2-level before the switch.
+    let a = bind_ipi(&mut f, &x, 0);
+    send(&mut f, &x, a);
+    ack_upcall(&x);
+    f.kicks.clear();
+    assert_eq!(init_control(&mut f, &x, CTL_GFN, 0, 0).0, 0);
+    // Raised in FIFO with no event array yet: held back.
+    let b = bind_ipi(&mut f, &x, 0);
+    send(&mut f, &x, b);
+    assert_eq!(x.port_pending(b), Some(false));
+    assert!(f.kicks.is_empty());
+    assert_eq!(ready(&f, &x), 0);
+    assert_eq!(expand(&mut f, &x, ARR_GFN), 0);
+    assert_eq!(head(&f, &x, 7), a);
+    assert_eq!(event(&f, &x, a), P | L | b);
+    assert_eq!(event(&f, &x, b), P | L);
+    assert_eq!(ready(&f, &x), 1 << 7);
+    assert_eq!(f.kicks, [0]);
+}
+
+#[test]
+fn fifo_reset_goes_back_to_2_level() {
+    let (mut f, x) = setup(1);
+    assert_eq!(init_control(&mut f, &x, CTL_GFN, 0, 0).0, 0);
+    assert_eq!(expand(&mut f, &x, ARR_GFN), 0);
+    let a = bind_ipi(&mut f, &x, 0);
+    assert_eq!(set_prio(&mut f, &x, a, 2), 0);
+    let mut rs = [0u8; 2];
+    rs.copy_from_slice(&DOMID_SELF.to_le_bytes());
+    assert_eq!(evop(&mut f, &x, 10, &rs).0, 0);
+    assert_eq!(set_prio(&mut f, &x, 0, 3), -ENOSYS);
+    assert_eq!(expand(&mut f, &x, ARR_GFN), -EOPNOTSUPP);
+    // Events use shared_info again.
+    let a = bind_ipi(&mut f, &x, 0);
+    send(&mut f, &x, a);
+    let pending = x.evtchn_word(false, 0).unwrap().load(Ordering::Relaxed);
+    assert_eq!(pending, 1 << a);
+    assert_eq!(event(&f, &x, a) & P, 0);
+    // And FIFO can be taken again, the same control block included; the
+    // pending port waits for its page, at the default priority.
+    assert_eq!(init_control(&mut f, &x, CTL_GFN, 0, 0), (0, 17));
+    s32(&f, &x, CTL_GFN, 8 + 4 * 7, 0);
+    assert_eq!(expand(&mut f, &x, ARR_GFN), 0);
+    assert_eq!(head(&f, &x, 7), a);
+}
+
+#[test]
+fn fifo_guest_words_cannot_stall_the_hypervisor() {
+    let (mut f, x) = setup(1);
+    assert_eq!(init_control(&mut f, &x, CTL_GFN, 0, 0).0, 0);
+    assert_eq!(expand(&mut f, &x, ARR_GFN), 0);
+    let (a, b) = (bind_ipi(&mut f, &x, 0), bind_ipi(&mut f, &x, 0));
+    send(&mut f, &x, a);
+    // The guest leaves junk in the tail's LINK and sets BUSY itself.
+    s32(
+        &f,
+        &x,
+        ARR_GFN,
+        4 * u64::from(a),
+        P | L | (1 << 28) | 0x1ffff,
+    );
+    send(&mut f, &x, b);
+    assert_eq!(event(&f, &x, a), P | L | b, "BUSY cleared, LINK set");
+    // Garbage everywhere: control block and array words all ones.
+    for off in (0..4096).step_by(4) {
+        s32(&f, &x, ARR_GFN, off, u32::MAX);
+        s32(&f, &x, CTL_GFN, off, u32::MAX);
+    }
+    for p in [a, b] {
+        send(&mut f, &x, p);
+        assert_eq!(evop(&mut f, &x, 9, &words(&[p])).0, 0);
+    }
 }
