@@ -35,6 +35,7 @@ static ARCH_ROWS: &[SupportRow] = &[
             "unit:tessera-core::xen::tests::fifo_masked_ports_are_linked_only_when_unmasked",
             "unit:tessera-core::xen::tests::fifo_pending_ports_without_a_page_are_raised_when_it_comes",
             "unit:tessera-core::xen::tests::fifo_reset_goes_back_to_2_level",
+            "unit:tessera-core::xen::tests::fifo_events_from_another_domain_are_queued",
             "unit:tessera-core::xen::tests::shared_info_and_grant_frames_map_once_each",
             "unit:tessera-core::xen::tests::vcpu_info_and_runstate_registration",
         ],

@@ -369,11 +369,11 @@ pub(super) fn init_control(
         f.lastq.fill((0, 0));
     }
     let map = |f: &mut Fifo| -> Result<(), i64> {
-        if f.vcpus[vcpu as usize].control.is_some() {
+        let fv = f.vcpus.get_mut(vcpu as usize).ok_or(-ENOENT)?;
+        if fv.control.is_some() {
             return Err(-EINVAL);
         }
-        let pa = guest_page(xen, page)?;
-        f.vcpus[vcpu as usize].control = Some(pa + u64::from(offset));
+        fv.control = Some(guest_page(xen, page)? + u64::from(offset));
         Ok(())
     };
     if let Err(e) = map(&mut f) {

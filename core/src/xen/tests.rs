@@ -1233,3 +1233,40 @@ fn fifo_guest_words_cannot_stall_the_hypervisor() {
         assert_eq!(evop(&mut f, &x, 9, &words(&[p])).0, 0);
     }
 }
+
+#[test]
+fn fifo_events_from_another_domain_are_queued() {
+    let (mut fa, xa) = setup_as(241, 1);
+    let (mut fb, xb) = setup_as(242, 1);
+    let (xa, xb) = (alloc::sync::Arc::new(xa), alloc::sync::Arc::new(xb));
+    register(xa.clone());
+    register(xb.clone());
+    // b takes FIFO; a stays 2-level.
+    assert_eq!(init_control(&mut fb, &xb, CTL_GFN, 0, 0).0, 0);
+    assert_eq!(expand(&mut fb, &xb, ARR_GFN), 0);
+    let mut b = [0u8; 8];
+    b[0..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
+    b[2..4].copy_from_slice(&241u16.to_le_bytes());
+    let (rc, out) = evop(&mut fb, &xb, 6, &b);
+    assert_eq!(rc, 0);
+    let pb = le32(&out, 4);
+    assert_eq!(set_prio(&mut fb, &xb, pb, 1), 0);
+    let mut bi = [0u8; 12];
+    bi[0..2].copy_from_slice(&242u16.to_le_bytes());
+    bi[4..8].copy_from_slice(&pb.to_le_bytes());
+    let (rc, out) = evop(&mut fa, &xa, 0, &bi);
+    assert_eq!(rc, 0);
+    let pa = le32(&out, 8);
+    RAISED.lock().retain(|r| r.0 != 242);
+    send(&mut fa, &xa, pa);
+    assert_eq!(event(&fb, &xb, pb), P | L);
+    assert_eq!((head(&fb, &xb, 1), ready(&fb, &xb)), (pb, 1 << 1));
+    assert!(RAISED.lock().contains(&(242, 0)));
+    // a's own end is 2-level: pending in its shared_info (bind raised it).
+    assert_ne!(
+        xa.evtchn_word(false, 0).unwrap().load(Ordering::Relaxed) & (1 << pa),
+        0
+    );
+    unregister(241);
+    unregister(242);
+}
