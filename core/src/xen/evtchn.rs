@@ -564,6 +564,11 @@ fn event_channel_op(c: &mut Call) -> i64 {
         9 => {
             let port = le32(&c.read::<4>(arg)?, 0);
             let x = c.xen.ports.lock().get(port)?;
+            // Xen's evtchn_port_unmask acts on usable ports only: a free
+            // port's mask bit stays as the guest left it.
+            if x.chan == Chan::Free {
+                return Ok(0);
+            }
             let k = unmask(c.xen, port, x.notify);
             kick(c.guest, k);
             Ok(0)
