@@ -202,6 +202,7 @@ extern "C" fn testguest_main(dtb: u64, base: u64) -> ! {
         }
         b"gic-attack" => gic::attack_alone(&env),
         b"xen" => xen::run(&env),
+        b"xen-pair" => xen::run_pair(&env),
         b"crash" => attack::crash(&env),
         b"reset" => {
             say!("resetting now");

@@ -60,8 +60,10 @@ pub fn arg() -> u64 {
 const ARG_LEN: u64 = 1024;
 
 // Naturally aligned accesses to guest RAM (Device memory to this guest).
-// SAFETY (all of them): callers pass addresses inside PAGES (or the
-// grant-table frame Xen mapped), aligned to the access size.
+// SAFETY (all of them): callers pass addresses of guest RAM or pages the
+// hypervisor mapped for us (PAGES, the grant-table frame, a grant
+// mapping), aligned to the access size; an unmapped one faults into our
+// vectors.
 pub fn r8(a: u64) -> u8 {
     unsafe { core::ptr::read_volatile(a as usize as *const u8) }
 }

@@ -15,6 +15,7 @@ mod basic;
 mod evt;
 mod hc;
 mod mem;
+mod pair;
 mod vcpu;
 
 use crate::fdt::{Node, Walk};
@@ -106,6 +107,16 @@ pub fn run(env: &Env) {
             check(env);
         }
     }
+}
+
+/// mode=xen-pair (pair.rs): needs the `/hypervisor` node, as mode=xen
+/// does.
+pub fn run_pair(env: &Env) {
+    let Some(node) = hyp_node(env) else {
+        return say!("SKIP xen (no hypervisor node)");
+    };
+    hc::init();
+    pair::run(env, &node)
 }
 
 /// Learns this domain's id: EVTCHNOP_alloc_unbound {dom SELF, remote SELF}
