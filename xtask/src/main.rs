@@ -1,12 +1,13 @@
 //! `cargo xtask`: everything that runs on the host. See README.md.
 //!
-//! Commands: build, run, test, bench, support, doctor, and the Kconfig
+//! Commands: build, run, test, fuzz, bench, support, doctor, and the Kconfig
 //! commands.
 
 mod bench;
 mod config;
 mod dtb;
 mod elf;
+mod fuzz;
 mod guests;
 mod image;
 mod linux;
@@ -33,6 +34,9 @@ usage: cargo xtask <command> [options]
                                        the hypervisor alone
   test [--scenario NAME]... [--host-only] [--scenarios-only]
                                        host unit tests, SUPPORT.md check, then QEMU scenarios
+  fuzz [--hypercalls N] [--seed S]    the test guest's hypercall fuzzer for N calls (default
+                                       100000, seed 1) beside a bystander guest
+                                       (tests/scenarios/xen-fuzz.toml as the template)
   bench [--json PATH] [--only sched|size]
                                        figures: scheduler decision cost at 4/64/1024
                                        vCPUs, image size per defconfig (docs/performance.md)
@@ -65,6 +69,7 @@ fn run(args: &[String]) -> Result<()> {
         "run" => qemu::cmd_run(rest),
         "test" => scenario::cmd_test(rest),
         "bench" => bench::cmd_bench(rest),
+        "fuzz" => fuzz::cmd_fuzz(rest),
         "support" => support::cmd_support(rest),
         "doctor" => toolchain::cmd_doctor(),
         "menuconfig" | "defconfig" | "savedefconfig" | "olddefconfig" | "allyesconfig"
