@@ -1,12 +1,13 @@
 //! `cargo xtask`: everything that runs on the host. See README.md.
 //!
-//! Commands: build, run, test (and test --against-xen), bench, support,
-//! doctor, and the Kconfig commands.
+//! Commands: build, run, test (and test --against-xen), fuzz, bench,
+//! support, doctor, and the Kconfig commands.
 
 mod bench;
 mod config;
 mod dtb;
 mod elf;
+mod fuzz;
 mod guests;
 mod image;
 mod linux;
@@ -38,6 +39,9 @@ usage: cargo xtask <command> [options]
   test --against-xen                   the Xen ABI conformance suite under Tessera and under
                                        Debian's Xen 4.20 on the same machine, diffed
                                        (docs/xen-reference.md; not part of `test`)
+  fuzz [--hypercalls N] [--seed S]    the test guest's hypercall fuzzer for N calls (default
+                                       100000, seed 1) beside a bystander guest
+                                       (tests/scenarios/xen-fuzz.toml as the template)
   bench [--json PATH] [--only sched|size]
                                        figures: scheduler decision cost at 4/64/1024
                                        vCPUs, image size per defconfig (docs/performance.md)
@@ -70,6 +74,7 @@ fn run(args: &[String]) -> Result<()> {
         "run" => qemu::cmd_run(rest),
         "test" => scenario::cmd_test(rest),
         "bench" => bench::cmd_bench(rest),
+        "fuzz" => fuzz::cmd_fuzz(rest),
         "support" => support::cmd_support(rest),
         "doctor" => toolchain::cmd_doctor(),
         "menuconfig" | "defconfig" | "savedefconfig" | "olddefconfig" | "allyesconfig"

@@ -217,10 +217,15 @@ fn parse_addr(s: &str) -> Result<u64> {
 
 /// Runs one scenario; Ok(()) when it passed.
 pub fn run_one(name: &str) -> Result<()> {
-    let sc = load(name)?;
+    run_scenario(name, &load(name)?).map(|_| ())
+}
+
+/// Runs scenario `sc` under `name` (its files and log are
+/// target/scenarios/NAME.*); what it printed, when it passed.
+pub fn run_scenario(name: &str, sc: &Scenario) -> Result<String> {
     println!("scenario {name}: {}", sc.description);
     let logdir = util::root().join("target/scenarios");
-    let mut cmd = prepare(name, &sc, &logdir, true)?;
+    let mut cmd = prepare(name, sc, &logdir, true)?;
     let log_path = logdir.join(format!("{name}.log"));
     let started = Instant::now();
     let (output, ended) = run_qemu(&mut cmd, &sc.interact, Duration::from_secs(sc.timeout), &[])?;
@@ -236,11 +241,11 @@ pub fn run_one(name: &str) -> Result<()> {
         }
         _ => {}
     }
-    check_output(&sc, &text, &mut problems);
+    check_output(sc, &text, &mut problems);
     let secs = started.elapsed().as_secs_f64();
     if problems.is_empty() {
         println!("scenario {name}: ok ({secs:.1} s)");
-        Ok(())
+        Ok(text.into_owned())
     } else {
         println!(
             "scenario {name}: FAILED ({secs:.1} s); log {}",

@@ -127,6 +127,8 @@ fn find_cpus(fdt: &Fdt<'static>, out: &mut [u64; MAX_CPUS]) -> usize {
 /// `hold_ms=`: how long to stay up after the tally before powering off
 /// (scenarios that must switch console focus while this domain lives).
 static HOLD_MS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+/// `hold_domid=`: hold only until that domain is gone (Xen ABI needed).
+static HOLD_DOMID: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 /// Prints the tally, asks PSCI to power the domain off, and stays down.
 pub fn finish() -> ! {
@@ -134,7 +136,10 @@ pub fn finish() -> ! {
     let hold = HOLD_MS.load(core::sync::atomic::Ordering::Relaxed);
     if hold != 0 {
         let end = arch::deadline_ms(hold);
-        while !arch::past(end) {}
+        match HOLD_DOMID.load(core::sync::atomic::Ordering::Relaxed) {
+            0 => while !arch::past(end) {},
+            d => xen::hold_for(d, end),
+        }
     }
     xen::maybe_shutdown();
     let r = psci::hvc(psci::SYSTEM_OFF, 0, 0, 0);
@@ -174,6 +179,7 @@ extern "C" fn testguest_main(dtb: u64, base: u64) -> ! {
         env.ncpus = find_cpus(f, &mut env.cpus);
     }
     HOLD_MS.store(env.arg_num("hold_ms").unwrap_or(0), core::sync::atomic::Ordering::Relaxed);
+    HOLD_DOMID.store(env.arg_num("hold_domid").unwrap_or(0), core::sync::atomic::Ordering::Relaxed);
     say!("start (cpus {}, mode {})", env.ncpus, out::BStr(env.mode()));
     say!("info image {:#x} dtb {:#x} uart {:#x} el {}", base, dtb, uart::base(),
          arch::current_el());
@@ -202,6 +208,8 @@ extern "C" fn testguest_main(dtb: u64, base: u64) -> ! {
         }
         b"gic-attack" => gic::attack_alone(&env),
         b"xen" => xen::run(&env),
+        b"xen-pair" => xen::run_other(&env, false),
+        b"fuzz" => xen::run_other(&env, true),
         b"crash" => attack::crash(&env),
         b"reset" => {
             say!("resetting now");

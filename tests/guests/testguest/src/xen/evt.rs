@@ -9,25 +9,25 @@ use crate::arch::{deadline_ms, past};
 use crate::{arch, ck, gic, say, Env};
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-const BIND_INTERDOMAIN: u64 = 0;
+pub const BIND_INTERDOMAIN: u64 = 0;
 const BIND_VIRQ: u64 = 1;
 const BIND_PIRQ: u64 = 2;
 pub const CLOSE: u64 = 3;
-const SEND: u64 = 4;
+pub const SEND: u64 = 4;
 pub const STATUS: u64 = 5;
 pub const ALLOC_UNBOUND: u64 = 6;
-const BIND_IPI: u64 = 7;
-const BIND_VCPU: u64 = 8;
-const UNMASK: u64 = 9;
-const RESET: u64 = 10;
+pub const BIND_IPI: u64 = 7;
+pub const BIND_VCPU: u64 = 8;
+pub const UNMASK: u64 = 9;
+pub const RESET: u64 = 10;
 const INIT_CONTROL: u64 = 11;
 const EXPAND_ARRAY: u64 = 12;
 const SET_PRIORITY: u64 = 13;
 
 /// EVTCHNSTAT_* (public/event_channel.h).
-const ST_CLOSED: u32 = 0;
-const ST_UNBOUND: u32 = 1;
-const ST_INTERDOMAIN: u32 = 2;
+pub(super) const ST_CLOSED: u32 = 0;
+pub(super) const ST_UNBOUND: u32 = 1;
+pub(super) const ST_INTERDOMAIN: u32 = 2;
 const ST_VIRQ: u32 = 4;
 const ST_IPI: u32 = 5;
 
@@ -43,14 +43,14 @@ fn eop(cmd: u64) -> R {
 }
 
 /// close, send, unmask: struct { u32 port }.
-fn port_op(cmd: u64, port: u64) -> R {
+pub(super) fn port_op(cmd: u64, port: u64) -> R {
     clr(8);
     w32(arg(), port as u32);
     eop(cmd)
 }
 
 /// Two u32 fields in, the result and the u32 at `out`.
-fn two(cmd: u64, a: u64, b: u64, out: u64) -> (R, u64) {
+pub(super) fn two(cmd: u64, a: u64, b: u64, out: u64) -> (R, u64) {
     clr(16);
     w32(arg(), a as u32);
     w32(arg() + 4, b as u32);
@@ -59,7 +59,7 @@ fn two(cmd: u64, a: u64, b: u64, out: u64) -> (R, u64) {
 }
 
 /// alloc_unbound { u16 dom; u16 remote_dom; u32 port @4 }.
-fn alloc_unbound(dom: u64, remote: u64) -> (R, u64) {
+pub(super) fn alloc_unbound(dom: u64, remote: u64) -> (R, u64) {
     clr(8);
     w16(arg(), dom as u16);
     w16(arg() + 2, remote as u16);
@@ -68,7 +68,7 @@ fn alloc_unbound(dom: u64, remote: u64) -> (R, u64) {
 }
 
 /// bind_interdomain { u16 remote_dom; u32 remote_port @4; u32 local_port @8 }.
-fn bind_interdomain(rdom: u64, rport: u64) -> (R, u64) {
+pub(super) fn bind_interdomain(rdom: u64, rport: u64) -> (R, u64) {
     clr(16);
     w16(arg(), rdom as u16);
     w32(arg() + 4, rport as u32);
@@ -92,7 +92,7 @@ fn bind_ipi(vcpu: u64) -> (R, u64) {
 
 /// status { u16 dom; u32 port @4; u32 status @8; u32 vcpu @12; union @16 }:
 /// (result, status, vcpu, u32 @16, u32 @20).
-fn status(dom: u64, port: u64) -> (R, u32, u32, u32, u32) {
+pub(super) fn status(dom: u64, port: u64) -> (R, u32, u32, u32, u32) {
     clr(24);
     w16(arg(), dom as u16);
     w32(arg() + 4, port as u32);
@@ -101,20 +101,20 @@ fn status(dom: u64, port: u64) -> (R, u32, u32, u32, u32) {
     (r, r32(arg() + 8), r32(arg() + 12), r32(arg() + 16), r32(arg() + 20))
 }
 
-fn reset(dom: u64) -> R {
+pub(super) fn reset(dom: u64) -> R {
     clr(8);
     w16(arg(), dom as u16);
     eop(RESET)
 }
 
 /// Bit `port` of shared_info's evtchn_pending (@48) or evtchn_mask (@560).
-fn sh_bit(sh: u64, base: u64, port: u64) -> bool {
+pub(super) fn sh_bit(sh: u64, base: u64, port: u64) -> bool {
     let w = sh + base + 8 * (port / 64);
     flush(w, 8);
     r64(w) >> (port % 64) & 1 != 0
 }
 
-fn sh_set(sh: u64, base: u64, port: u64, on: bool) {
+pub(super) fn sh_set(sh: u64, base: u64, port: u64, on: bool) {
     let w = sh + base + 8 * (port / 64);
     flush(w, 8);
     let v = r64(w);
@@ -122,8 +122,8 @@ fn sh_set(sh: u64, base: u64, port: u64, on: bool) {
     flush(w, 8);
 }
 
-const PENDING: u64 = 48;
-const MASK: u64 = 560;
+pub(super) const PENDING: u64 = 48;
+pub(super) const MASK: u64 = 560;
 
 /// `xen-evtchn`: common/event_channel.c. Ports are allocated lowest-free
 /// from 1 (port 0 is reserved: evtchn_init); alloc_unbound to DOMID_SELF
@@ -245,7 +245,7 @@ pub fn evtchn(env: &Env) {
 }
 
 /// Clears the registered vcpu_info's upcall_pending and pending_sel.
-fn clear_upcall() {
+pub(super) fn clear_upcall() {
     let a = page(P_VCPU);
     flush(a, 64);
     w8(a, 0);
@@ -253,14 +253,14 @@ fn clear_upcall() {
     flush(a, 64);
 }
 
-fn upcall_state() -> (u8, u64) {
+pub(super) fn upcall_state() -> (u8, u64) {
     let a = page(P_VCPU);
     flush(a, 64);
     (r8(a), r64(a + 8))
 }
 
 /// Unmasks IRQs for up to `ms` or until `n` upcall interrupts were taken.
-fn take_upcalls(n: u32, ms: u64) {
+pub(super) fn take_upcalls(n: u32, ms: u64) {
     let end = deadline_ms(ms);
     arch::unmask_irq();
     while UPCALLS.load(Relaxed) < n && !past(end) {

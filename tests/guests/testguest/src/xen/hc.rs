@@ -60,8 +60,10 @@ pub fn arg() -> u64 {
 const ARG_LEN: u64 = 1024;
 
 // Naturally aligned accesses to guest RAM (Device memory to this guest).
-// SAFETY (all of them): callers pass addresses inside PAGES (or the
-// grant-table frame Xen mapped), aligned to the access size.
+// SAFETY (all of them): callers pass addresses of guest RAM or pages the
+// hypervisor mapped for us (PAGES, the grant-table frame, a grant
+// mapping, mode=fuzz's scratch region and its own Image), aligned to the
+// access size; an unmapped one faults into our vectors.
 pub fn r8(a: u64) -> u8 {
     unsafe { core::ptr::read_volatile(a as usize as *const u8) }
 }
@@ -141,10 +143,15 @@ pub type R = Result<i64, Fault>;
 
 /// One hypercall; `Err` if it raised an exception in the guest instead.
 fn raw(nr: u64, a0: u64, a1: u64, a2: u64) -> R {
+    raw5(nr, [a0, a1, a2, 0, 0])
+}
+
+/// One hypercall with all five arguments (x0..x4), no cache maintenance.
+pub fn raw5(nr: u64, a: [u64; 5]) -> R {
     let r0: u64;
     let f = probe!("hvc #0xea1";
-        inout("x0") a0 => r0, inout("x1") a1 => _, inout("x2") a2 => _,
-        inout("x3") 0u64 => _, inout("x4") 0u64 => _, out("x5") _, out("x6") _,
+        inout("x0") a[0] => r0, inout("x1") a[1] => _, inout("x2") a[2] => _,
+        inout("x3") a[3] => _, inout("x4") a[4] => _, out("x5") _, out("x6") _,
         out("x7") _, out("x8") _, out("x9") _, out("x10") _, out("x11") _,
         out("x12") _, out("x13") _, out("x14") _, out("x15") _,
         inout("x16") nr => _, out("x17") _);
@@ -152,6 +159,18 @@ fn raw(nr: u64, a0: u64, a1: u64, a2: u64) -> R {
         Some(f) => Err(f),
         None => Ok(r0 as i64),
     }
+}
+
+/// Where the Image's text and read-only data end (link.ld `_rodata_end`):
+/// what mode=fuzz checksums to notice writes into its own code.
+pub fn rodata_end() -> u64 {
+    let a: u64;
+    // SAFETY: computes a PC-relative address; no memory access.
+    unsafe {
+        core::arch::asm!("adrp {0}, _rodata_end", "add {0}, {0}, :lo12:_rodata_end",
+                         out(reg) a, options(nomem, nostack, preserves_flags))
+    };
+    a
 }
 
 /// A hypercall whose buffers are the argument page and `extra`.

@@ -27,7 +27,7 @@ const EXT: u64 = 6;
 
 /// The grant-table window (GUEST_GNTTAB_BASE >> 12), where Linux maps
 /// grant frame 0.
-const GNT_GFN: u64 = 0x38000;
+pub(super) const GNT_GFN: u64 = 0x38000;
 /// A gfn in no mapping: GUEST_VPCI_ECAM_BASE, unused by dom0less.
 const HOLE_GFN: u64 = 0x10000;
 
@@ -55,7 +55,7 @@ fn resv(op: u64, gfns: &[u64], nr: u64, dom: u64, start: u64) -> R {
 
 /// struct xen_add_to_physmap { u16 domid @0; u16 size @2; u32 space @4;
 /// u64 idx @8; u64 gpfn @16 }.
-fn atp(dom: u64, space: u64, idx: u64, gpfn: u64, size: u16) -> R {
+pub(super) fn atp(dom: u64, space: u64, idx: u64, gpfn: u64, size: u16) -> R {
     clr(24);
     w16(arg(), dom as u16);
     w16(arg() + 2, size);
@@ -262,7 +262,7 @@ pub fn shared_info(env: &Env) {
 
 /// struct gnttab_query_size { u16 dom @0; u32 nr_frames @4; u32
 /// max_nr_frames @8; s16 status @12 }.
-fn query(dom: u64, count: u64) -> (R, u32, u32, i16) {
+pub(super) fn query(dom: u64, count: u64) -> (R, u32, u32, i16) {
     clr(16);
     w16(arg(), dom as u16);
     w16(arg() + 12, 0x5555);

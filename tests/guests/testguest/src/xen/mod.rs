@@ -13,8 +13,10 @@
 
 mod basic;
 mod evt;
+mod fuzz;
 mod hc;
 mod mem;
+mod pair;
 mod vcpu;
 
 use crate::fdt::{Node, Walk};
@@ -106,6 +108,37 @@ pub fn run(env: &Env) {
             check(env);
         }
     }
+}
+
+/// mode=xen-pair (pair.rs) and mode=fuzz (fuzz.rs): both need the
+/// `/hypervisor` node, as mode=xen does.
+pub fn run_other(env: &Env, fuzz: bool) {
+    let Some(node) = hyp_node(env) else {
+        return say!("SKIP xen (no hypervisor node)");
+    };
+    hc::init();
+    if fuzz {
+        fuzz::run(env)
+    } else {
+        pair::run(env, &node)
+    }
+}
+
+/// `hold_domid=<id>` (with `hold_ms=`, any mode): after the tally, waits
+/// until domain `id` is gone or the hold ends. EVTCHNOP_status on another
+/// domain is -EPERM while it exists (XSM_TARGET) and -ESRCH once it does
+/// not (rcu_lock_domain_by_any_id): a bystander can outlive a fuzzer.
+pub fn hold_for(domid: u64, end: u64) {
+    hc::init();
+    let t0 = crate::arch::now();
+    while !crate::arch::past(end) {
+        if matches!(evt::status(domid, 1).0, Ok(ESRCH)) {
+            let ms = crate::arch::us_from_ticks(crate::arch::now() - t0) / 1000;
+            return say!("info held {} ms, until d{} was gone", ms, domid);
+        }
+        let _ = hc(SCHED_OP, basic::SCHEDOP_YIELD, 0, 0);
+    }
+    say!("info held until hold_ms, d{} still there", domid);
 }
 
 /// Learns this domain's id: EVTCHNOP_alloc_unbound {dom SELF, remote SELF}

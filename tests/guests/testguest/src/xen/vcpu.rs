@@ -37,7 +37,7 @@ pub fn vcpu_op(env: &Env) {
 
 /// struct vcpu_register_vcpu_info { u64 mfn (a gfn on Arm); u32 offset;
 /// u32 rsvd (ignored) }.
-fn reg_info(vcpu: u64, mfn: u64, offset: u32) -> R {
+pub(super) fn reg_info(vcpu: u64, mfn: u64, offset: u32) -> R {
     clr(16);
     w64(arg(), mfn);
     w32(arg() + 8, offset);
