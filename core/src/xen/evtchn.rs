@@ -140,8 +140,10 @@ fn prio(xen: &XenDomain, port: u32) -> u8 {
 /// Raises `port` for vCPU `vcpu` in the domain's ABI: the vCPU whose
 /// upcall must be injected, if any. Not called with the port table locked.
 fn set_pending(xen: &XenDomain, port: u32, vcpu: u32) -> Option<usize> {
-    fifo::set_pending(xen, port, vcpu, prio(xen, port))
-        .unwrap_or_else(|()| set_pending_2l(xen, port, vcpu))
+    let k = fifo::set_pending(xen, port, vcpu, prio(xen, port))
+        .unwrap_or_else(|()| set_pending_2l(xen, port, vcpu));
+    xen.check_pollers(port);
+    k
 }
 
 /// EVTCHNOP_unmask in the domain's ABI. FIFO only unmasks a port in use
@@ -359,6 +361,8 @@ pub fn bind_static(a: u16, pa: u32, b: u16, pb: u32) -> Result<(), &'static str>
             },
             0,
         );
+        drop(p);
+        set_pending(&xa, pb, 0);
         return Ok(());
     }
     let (mut ma, mut mb) = if a < b {
@@ -386,6 +390,10 @@ pub fn bind_static(a: u16, pa: u32, b: u16, pb: u32) -> Result<(), &'static str>
         },
         0,
     );
+    drop((ma, mb));
+    // Xen binds the second end with evtchn_bind_interdomain, which raises
+    // it: the domain later in the tree starts with its port pending.
+    set_pending(&xb, pb, 0);
     Ok(())
 }
 
@@ -484,6 +492,15 @@ fn event_channel_op(c: &mut Call) -> i64 {
             let mut b = c.read::<24>(arg)?;
             let dom = le16(&b, 0);
             if !c.is_self(dom) {
+                // Xen looks the port up before asking XSM.
+                let port = le32(&b, 4);
+                let valid = match super::lookup(dom) {
+                    Some(rx) => rx.ports.lock().get(port).is_ok(),
+                    None => (port as usize) < BUCKET,
+                };
+                if crate::domain::by_id(dom).is_some() && !valid {
+                    return Err(-EINVAL);
+                }
                 return Err(c.other_domain(dom));
             }
             let x = c.xen.ports.lock().get(le32(&b, 4))?;

@@ -4,6 +4,7 @@
 //! drivers/char/console.c, common/sched/core.c, arch/arm/domain.c,
 //! common/domain.c, arch/arm/hvm.c, arch/arm/physdev.c).
 
+use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use linkme::distributed_slice;
@@ -206,7 +207,16 @@ fn sched_op(c: &mut Call) -> i64 {
                 }
             }
             if !any_pending && !c.xen.upcall_pending(c.guest.vcpu()) {
-                c.action = Action::Block {
+                let me = c.guest.vcpu();
+                let mut ports_v = Vec::new();
+                for i in 0..u64::from(nr_ports) {
+                    ports_v.push(le32(&c.read::<4>(ports.wrapping_add(4 * i))?, 0));
+                }
+                let mut p = c.xen.pollers.lock();
+                p.retain(|(v, _)| *v != me);
+                p.push((me, ports_v));
+                drop(p);
+                c.action = Action::Poll {
                     deadline: (timeout != 0).then_some(timeout),
                 };
             }

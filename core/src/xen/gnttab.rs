@@ -32,10 +32,10 @@ pub const GNTST_GENERAL_ERROR: i16 = -1;
 pub const GNTST_BAD_DOMAIN: i16 = -2;
 pub const GNTST_BAD_GNTREF: i16 = -3;
 pub const GNTST_BAD_HANDLE: i16 = -4;
-pub const GNTST_NO_DEVICE_SPACE: i16 = -7;
 pub const GNTST_PERMISSION_DENIED: i16 = -8;
 pub const GNTST_BAD_PAGE: i16 = -9;
 pub const GNTST_BAD_COPY_ARG: i16 = -10;
+pub const GNTST_NO_SPACE: i16 = -13;
 
 /// `GTF_*` bits of a v1 entry's flags.
 const GTF_TYPE_MASK: u64 = 3;
@@ -43,6 +43,7 @@ const GTF_PERMIT_ACCESS: u64 = 1;
 const GTF_READONLY: u64 = 1 << 2;
 const GTF_READING: u64 = 1 << 3;
 const GTF_WRITING: u64 = 1 << 4;
+const GTF_SUB_PAGE: u64 = 1 << 8;
 /// `GNTMAP_*`.
 const GNTMAP_DEVICE_MAP: u32 = 1;
 const GNTMAP_HOST_MAP: u32 = 2;
@@ -120,13 +121,19 @@ fn pin(
     mapper: u16,
     gref: u32,
     readonly: bool,
+    map: bool,
     resolve: &dyn Fn(u64) -> Option<u64>,
 ) -> Result<u64, i16> {
     let mut t = granter.grants.lock();
     let e = entry(granter, &t, gref).ok_or(GNTST_BAD_GNTREF)?;
     let w = e.load(Ordering::Acquire);
     let (flags, domid, frame) = (w & 0xffff, (w >> 16) & 0xffff, w >> 32);
+    // A sub-page grant can be copied from, never mapped (Xen's
+    // _set_status_v1 for maps; copies check their own bounds).
     let mut mask = GTF_TYPE_MASK;
+    if map {
+        mask |= GTF_SUB_PAGE;
+    }
     if !readonly {
         mask |= GTF_READONLY;
     }
@@ -194,9 +201,9 @@ fn map_one(c: &mut Call, b: &mut [u8; 32]) {
         let granter = super::lookup(dom).ok_or(GNTST_BAD_DOMAIN)?;
         let me = c.guest.domid();
         if c.xen.grants.lock().maptrack.iter().flatten().count() >= MAX_MAPTRACK {
-            return Err(GNTST_NO_DEVICE_SPACE);
+            return Err(GNTST_NO_SPACE);
         }
-        let pa = pin(&granter, me, gref, readonly, &granter_page(&granter))?;
+        let pa = pin(&granter, me, gref, readonly, true, &granter_page(&granter))?;
         if !granter.pages.get_ref(pa) {
             unpin(&granter, gref, readonly);
             return Err(GNTST_BAD_PAGE);
@@ -225,7 +232,7 @@ fn map_one(c: &mut Call, b: &mut [u8; 32]) {
             drop(t);
             let _ = c.guest.set_gfn(gfn, None);
             release(m);
-            return Err(GNTST_NO_DEVICE_SPACE);
+            return Err(GNTST_NO_SPACE);
         }
         t.maptrack.push(Some(m));
         Ok((t.maptrack.len() - 1) as u32)
@@ -255,7 +262,10 @@ fn unmap_one(c: &mut Call, b: &mut [u8; 24]) {
                 return GNTST_BAD_HANDLE;
             };
             match slot {
-                Some(m) if host_addr == 0 || host_addr >> 12 == m.gfn => slot.take(),
+                // Xen's unmap_common: no host address, nothing to undo (the
+                // handle stays).
+                Some(_) if host_addr == 0 => return GNTST_OKAY,
+                Some(m) if host_addr >> 12 == m.gfn => slot.take(),
                 Some(_) => return GNTST_GENERAL_ERROR,
                 None => return GNTST_BAD_HANDLE,
             }
@@ -290,10 +300,11 @@ fn copy_side(c: &mut Call, u: u64, domid: u16, gref: bool, write: bool) -> Resul
             super::lookup(domid).ok_or(GNTST_BAD_DOMAIN)?
         };
         let gref = u32::try_from(u).map_err(|_| GNTST_BAD_GNTREF)?;
-        let pa = pin(&granter, me, gref, !write, &granter_page(&granter))?;
+        let pa = pin(&granter, me, gref, !write, false, &granter_page(&granter))?;
         Ok((pa, Some((granter, gref))))
     } else {
-        if !c.is_self(domid) {
+        // A frame of the caller's own: Xen accepts DOMID_SELF only.
+        if domid != super::abi::DOMID_SELF {
             return Err(GNTST_PERMISSION_DENIED);
         }
         c.guest
@@ -304,11 +315,22 @@ fn copy_side(c: &mut Call, u: u64, domid: u16, gref: bool, write: bool) -> Resul
 }
 
 fn copy_one(c: &mut Call, b: &mut [u8; 40]) {
+    // Xen's gnttab_copy_one: nothing to copy is done at once; then the
+    // domains, then each side's page (grant refs first), then the
+    // offsets and length against the page.
     let st: i16 = (|| {
         let (len, flags) = (le16(b, 32), le16(b, 34));
+        if len == 0 {
+            return GNTST_OKAY;
+        }
         let (soff, doff) = (le16(b, 10), le16(b, 26));
-        if u32::from(soff) + u32::from(len) > 4096 || u32::from(doff) + u32::from(len) > 4096 {
-            return GNTST_BAD_COPY_ARG;
+        for dom in [le16(b, 8), le16(b, 24)] {
+            if dom != super::abi::DOMID_SELF
+                && super::lookup(dom).is_none()
+                && crate::domain::by_id(dom).is_none()
+            {
+                return GNTST_BAD_DOMAIN;
+            }
         }
         let src = match copy_side(
             c,
@@ -320,6 +342,11 @@ fn copy_one(c: &mut Call, b: &mut [u8; 40]) {
             Ok(s) => s,
             Err(e) => return e,
         };
+        let unpin_src = |src: &Side| {
+            if let Some((g, r)) = &src.1 {
+                unpin(g, *r, true);
+            }
+        };
         let dst = match copy_side(
             c,
             le64(b, 16),
@@ -329,24 +356,26 @@ fn copy_one(c: &mut Call, b: &mut [u8; 40]) {
         ) {
             Ok(d) => d,
             Err(e) => {
-                if let Some((g, r)) = src.1 {
-                    unpin(&g, r, true);
-                }
+                unpin_src(&src);
                 return e;
             }
         };
-        c.xen.pages.copy(
-            src.0 + u64::from(soff),
-            dst.0 + u64::from(doff),
-            len as usize,
-        );
-        if let Some((g, r)) = src.1 {
-            unpin(&g, r, true);
-        }
+        let st =
+            if u32::from(soff) + u32::from(len) > 4096 || u32::from(doff) + u32::from(len) > 4096 {
+                GNTST_BAD_COPY_ARG
+            } else {
+                c.xen.pages.copy(
+                    src.0 + u64::from(soff),
+                    dst.0 + u64::from(doff),
+                    len as usize,
+                );
+                GNTST_OKAY
+            };
+        unpin_src(&src);
         if let Some((g, r)) = dst.1 {
             unpin(&g, r, false);
         }
-        GNTST_OKAY
+        st
     })();
     b[36..38].copy_from_slice(&st.to_le_bytes());
 }

@@ -35,9 +35,13 @@ pub enum Action {
     None,
     /// `SCHEDOP_yield`: let others run.
     Yield,
-    /// `SCHEDOP_block` / `SCHEDOP_poll`: wait for an event (an upcall) or
-    /// until the deadline (ns of system time, `None` = no timeout).
+    /// `SCHEDOP_block`: turn event delivery on (PSTATE.I) and wait for an
+    /// interrupt.
     Block { deadline: Option<u64> },
+    /// `SCHEDOP_poll`: wait, interrupt mask untouched, until an interrupt,
+    /// a polled port is raised (even masked: the domain's wake hook) or
+    /// the deadline (ns of system time).
+    Poll { deadline: Option<u64> },
     /// `SCHEDOP_shutdown`: the domain ends with Xen's reason code.
     Shutdown(u32),
 }

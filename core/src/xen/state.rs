@@ -90,7 +90,13 @@ pub struct XenDomain {
     pub(super) resolve_gfn: fn(u16, u64) -> Option<u64>,
     /// Mappings of this domain's granted pages held by others.
     pub(super) foreign_maps: core::sync::atomic::AtomicUsize,
+    /// vCPUs in `SCHEDOP_poll` and their ports.
+    pub(super) pollers: Mutex<Vec<(usize, Vec<u32>)>>,
+    /// Wakes a vCPU of (domain) blocked in a poll (the arch layer's).
+    pub(super) wake: fn(u16, usize),
 }
+
+fn no_wake(_: u16, _: usize) {}
 
 /// Live domains with the Xen ABI, for events and grants between them.
 static LIVE: Mutex<Vec<Arc<XenDomain>>> = Mutex::new(Vec::new());
@@ -173,7 +179,33 @@ impl XenDomain {
             raise,
             resolve_gfn,
             foreign_maps: core::sync::atomic::AtomicUsize::new(0),
+            pollers: Mutex::new(Vec::new()),
+            wake: no_wake,
         })
+    }
+
+    /// The same state with `wake` as its hook to wake a polling vCPU.
+    pub fn with_wake(mut self, wake: fn(u16, usize)) -> Self {
+        self.wake = wake;
+        self
+    }
+
+    /// Xen's `evtchn_check_pollers`: `port` was raised; wake the vCPUs
+    /// polling it, masked or not.
+    pub(super) fn check_pollers(&self, port: u32) {
+        let woken: Vec<usize> = {
+            let mut p = self.pollers.lock();
+            let w = p
+                .iter()
+                .filter(|(_, ports)| ports.contains(&port))
+                .map(|(v, _)| *v)
+                .collect();
+            p.retain(|(_, ports)| !ports.contains(&port));
+            w
+        };
+        for v in woken {
+            (self.wake)(self.domid, v);
+        }
     }
 
     /// The host page of shared_info.

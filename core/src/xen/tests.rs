@@ -936,16 +936,30 @@ fn grants_map_unmap_and_copy_between_domains() {
     fb.put(BUF, &cp);
     r(&mut fb, &xb, nr::GRANT_TABLE_OP, &[5, BUF, 1]);
     assert_eq!(le16(&fb.get(BUF, 40), 36) as i16, -1);
+    // The grant is checked before the length: still -1 past the end.
     cp[32..34].copy_from_slice(&4090u16.to_le_bytes());
     fb.put(BUF, &cp);
     r(&mut fb, &xb, nr::GRANT_TABLE_OP, &[5, BUF, 1]);
-    assert_eq!(le16(&fb.get(BUF, 40), 36) as i16, -10);
-    cp[32..34].copy_from_slice(&8u16.to_le_bytes());
+    assert_eq!(le16(&fb.get(BUF, 40), 36) as i16, -1);
+    // Between two frames of its own, past the page end: bad_copy_arg.
+    cp[16..24].copy_from_slice(&(dst_gfn + 1).to_le_bytes());
+    cp[24..26].copy_from_slice(&DOMID_SELF.to_le_bytes());
     cp[34..36].copy_from_slice(&0u16.to_le_bytes());
-    cp[24..26].copy_from_slice(&211u16.to_le_bytes());
+    fb.put(BUF, &cp);
+    r(&mut fb, &xb, nr::GRANT_TABLE_OP, &[5, BUF, 1]);
+    assert_eq!(le16(&fb.get(BUF, 40), 36) as i16, -10);
+    // A gmfn with a numeric domid (even its own): only DOMID_SELF works.
+    cp[32..34].copy_from_slice(&8u16.to_le_bytes());
+    cp[24..26].copy_from_slice(&212u16.to_le_bytes());
     fb.put(BUF, &cp);
     r(&mut fb, &xb, nr::GRANT_TABLE_OP, &[5, BUF, 1]);
     assert_eq!(le16(&fb.get(BUF, 40), 36) as i16, -8);
+    // Nothing to copy: done, whatever the domains.
+    cp[32..34].copy_from_slice(&0u16.to_le_bytes());
+    cp[24..26].copy_from_slice(&299u16.to_le_bytes());
+    fb.put(BUF, &cp);
+    r(&mut fb, &xb, nr::GRANT_TABLE_OP, &[5, BUF, 1]);
+    assert_eq!(le16(&fb.get(BUF, 40), 36) as i16, 0);
     // b ends: its remaining mapping of a's page goes with it.
     unregister(212);
     assert_eq!(foreign_mappings(&xa), 0);
@@ -964,12 +978,24 @@ fn static_channels_are_bound_before_the_domains_run() {
     register(xb.clone());
     assert_eq!(bind_static(221, 0xa, 222, 0xb), Ok(()));
     assert_eq!(status(&mut fa, &xa, 0xa), (0, 2, 0, 222));
+    // The second end starts pending, as after Xen's bind_interdomain.
+    let pend = |x: &XenDomain, p: u32| {
+        x.evtchn_word(false, 0).unwrap().load(Ordering::Relaxed) & (1 << p) != 0
+    };
+    assert!(pend(&xb, 0xb) && !pend(&xa, 0xa));
     // Port 0xb of b now sits in its second-to-first bucket: valid.
     assert!(bind_static(221, 0xa, 222, 0xc).is_err(), "port in use");
     assert!(bind_static(221, 1024, 222, 0xc).is_err(), "out of range");
     assert!(bind_static(221, 0xd, 229, 0xc).is_err(), "no such domain");
     assert_eq!(bind_static(221, 100, 221, 101), Ok(()));
     assert_eq!(status(&mut fa, &xa, 100), (0, 2, 0, 221));
+    // b takes its first event; a's send raises it again.
+    xb.evtchn_word(false, 0)
+        .unwrap()
+        .fetch_and(!(1 << 0xb), Ordering::Relaxed);
+    let w = xb.pages.words(xb.shared_info_page()).unwrap();
+    w[0].store(0, Ordering::Relaxed);
+    w[1].store(0, Ordering::Relaxed);
     RAISED.lock().retain(|r| r.0 != 222);
     assert_eq!(evop(&mut fa, &xa, 4, &words(&[0xa])).0, 0);
     assert!(RAISED.lock().contains(&(222, 0)));

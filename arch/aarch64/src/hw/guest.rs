@@ -505,6 +505,15 @@ pub fn gfn_to_page_of(domid: u16, gfn: u64) -> Option<u64> {
     g.gfn_to_page(gfn)
 }
 
+/// Wakes vCPU `vcpu` of domain `domid` from a poll (a polled port was
+/// raised, perhaps masked: no interrupt to take).
+pub fn wake_vcpu_of(domid: u16, vcpu: usize) {
+    let g = GUESTS.lock().iter().find(|g| g.dom.id == domid).cloned();
+    if let Some(g) = g {
+        kick_vcpu(&g, vcpu);
+    }
+}
+
 /// Raises the event upcall of vCPU `vcpu` of domain `domid` (an event
 /// from another domain).
 pub fn raise_upcall_of(domid: u16, vcpu: usize) {
@@ -700,7 +709,7 @@ fn handle_sync(g: &Arc<Guest>, v: &Arc<Vcpu>, c: &mut VcpuContext) -> Next {
             if iss & 1 == 1 {
                 Next::Resume // WFE: nothing to wait for without events
             } else {
-                wfi(g, v)
+                wfi(g, v, None)
             }
         }
         // HVC from AArch64: ELR already points past it.
@@ -712,14 +721,14 @@ fn handle_sync(g: &Arc<Guest>, v: &Arc<Vcpu>, c: &mut VcpuContext) -> Next {
                     kick(sched::vcpu_yield(v.unit, now()).unwrap_or(CpuMask::empty()));
                     Next::Reschedule
                 }
-                XenAction::Block { deadline: None } => {
+                XenAction::Block { .. } => {
                     // SCHEDOP_block turns event delivery on (PSTATE.I).
                     c.pstate &= !(1 << 7);
-                    wfi(g, v)
+                    wfi(g, v, None)
                 }
-                // A poll with a timeout returns at once (Xen's poll may
-                // return early; see docs/architecture.md).
-                XenAction::Block { deadline: Some(_) } => Next::Resume,
+                // SCHEDOP_poll leaves PSTATE alone; a polled port wakes it
+                // through the domain's wake hook, or its timeout does.
+                XenAction::Poll { deadline } => wfi(g, v, deadline.map(ns_to_counter)),
                 XenAction::Shutdown(code) => {
                     let (why, what) = match code {
                         0 => (ShutdownReason::Poweroff, "SCHEDOP_shutdown poweroff"),
@@ -784,12 +793,17 @@ fn handle_sync(g: &Arc<Guest>, v: &Arc<Vcpu>, c: &mut VcpuContext) -> Next {
     next
 }
 
-fn wfi(g: &Guest, v: &Arc<Vcpu>) -> Next {
+/// Blocks the vCPU until an interrupt for it, its timers, or `until` (a
+/// counter value: a poll's timeout).
+fn wfi(g: &Guest, v: &Arc<Vcpu>, until: Option<u64>) -> Next {
     if g.vgic.lock().has_pending(v.index) {
         return Next::Resume;
     }
+    if until.is_some_and(|t| t <= timer::counter()) {
+        return Next::Resume;
+    }
     let ctl = mrs!("cntv_ctl_el0");
-    let mut deadline = u64::MAX;
+    let mut deadline = until.unwrap_or(u64::MAX);
     // Virtual timer enabled and not masked: if it has fired (ISTATUS; its
     // interrupt waits at EL2 and is injected once we return), resume now;
     // otherwise it wakes us at its deadline.
@@ -889,7 +903,7 @@ fn smccc(g: &Arc<Guest>, v: &Arc<Vcpu>, c: &mut VcpuContext) -> Next {
         Outcome::Standby => {
             c.x[0] = vpsci::SUCCESS as u64;
             drop(_lock);
-            wfi(g, v)
+            wfi(g, v, None)
         }
         Outcome::SystemOff => {
             end_domain(g, ShutdownReason::Poweroff, "PSCI SYSTEM_OFF");
@@ -1174,7 +1188,10 @@ fn stop(g: Arc<Guest>) {
 fn reap() -> bool {
     let queued = core::mem::take(&mut *PENDING_DESTROY.lock());
     let mut any = false;
-    for g in core::mem::take(&mut *ZOMBIES.lock()) {
+    // Taken out first: destroy() may push a zombie back, and the lock
+    // guard of a `for` head would live across the loop.
+    let zombies = core::mem::take(&mut *ZOMBIES.lock());
+    for g in zombies {
         destroy(g);
     }
     for g in queued {

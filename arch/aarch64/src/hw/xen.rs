@@ -306,4 +306,5 @@ pub fn domain_state(domid: u16, nr_vcpus: usize, max_pages: u64) -> Option<XenDo
         super::guest::raise_upcall_of,
         super::guest::gfn_to_page_of,
     )
+    .map(|x| x.with_wake(super::guest::wake_vcpu_of))
 }
