@@ -47,6 +47,7 @@ static CORE_ROWS: &[SupportRow] = &[
             "unit:tessera-core::dom0less::tests::static_event_channels_pair_up_across_domains",
             "unit:tessera-core::xen::tests::static_channels_are_bound_before_the_domains_run",
             "unit:tessera-core::xen::tests::interdomain_channels_connect_two_domains_and_survive_one_ending",
+            "scenario:xen-pair",
         ],
         note: "xen,evtchn-v1 sub-nodes of xen,enhanced domains (xen,evtchn = <port &peer>) are paired across domains before anything is built and bound before the domains start; broken pairs are refused by node. dom0's static channels do not apply (no dom0).",
     },
