@@ -13,7 +13,7 @@
 
 mod basic;
 mod evt;
-mod hc;
+pub(crate) mod hc;
 mod mem;
 mod vcpu;
 
