@@ -8,6 +8,7 @@ mod config;
 mod dtb;
 mod elf;
 mod guests;
+mod hvbench;
 mod image;
 mod linux;
 mod qemu;
@@ -38,9 +39,12 @@ usage: cargo xtask <command> [options]
   test --against-xen                   the Xen ABI conformance suite under Tessera and under
                                        Debian's Xen 4.20 on the same machine, diffed
                                        (docs/xen-reference.md; not part of `test`)
-  bench [--json PATH] [--only sched|size]
-                                       figures: scheduler decision cost at 4/64/1024
-                                       vCPUs, image size per defconfig (docs/performance.md)
+  bench [--json PATH] [--only sched|size|guest|linux] [--hypervisor xen|PATH | --no-xen]
+                                       figures (docs/performance.md): scheduler decision cost,
+                                       image size per defconfig, guest-measured paths and a
+                                       Linux guest's time to userspace under QEMU -icount,
+                                       Tessera beside Debian's Xen 4.20 (or the image PATH;
+                                       --no-xen: Tessera alone)
   support [--check]                    regenerate SUPPORT.md (or check it is current)
   doctor                               show the toolchain found and what is missing
   menuconfig | defconfig [FILE] | savedefconfig [--out FILE] | olddefconfig |
