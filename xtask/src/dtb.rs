@@ -11,8 +11,17 @@ use crate::qemu::Machine;
 
 /// Dumps the DTB QEMU generates for `m`.
 pub fn dump_qemu_dtb(m: &Machine, out: &Path) -> Result<Vec<u8>> {
+    // A -seed the machine runs with fixes the tree's rng-seed and
+    // kaslr-seed too (cargo xtask bench).
+    let seed: Vec<&String> = m
+        .extra
+        .windows(2)
+        .filter(|w| w[0] == "-seed")
+        .flatten()
+        .collect();
     let status = Command::new("qemu-system-aarch64")
         .args(["-M", &format!("{},dumpdtb={}", m.machine, out.display())])
+        .args(seed)
         .args([
             "-cpu",
             &m.cpu,

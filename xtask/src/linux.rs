@@ -71,13 +71,15 @@ sh </dev/console >/dev/console 2>&1
 poweroff -f
 "#;
 
-/// The init script an `initramfs:NAME` ramdisk runs.
-pub fn init_script(name: &str) -> Result<&'static str> {
+/// The /init an `initramfs:NAME` ramdisk runs: a script, or (bench) the
+/// executable `cargo xtask bench` times Linux with.
+pub fn init_script(name: &str) -> Result<Vec<u8>> {
     match name {
-        "poweroff" => Ok(INIT_POWEROFF),
-        "shell" => Ok(INIT_SHELL),
-        "interrupts" => Ok(INIT_INTERRUPTS),
-        other => bail!("unknown initramfs '{other}' (poweroff, shell, interrupts)"),
+        "poweroff" => Ok(INIT_POWEROFF.as_bytes().to_vec()),
+        "shell" => Ok(INIT_SHELL.as_bytes().to_vec()),
+        "interrupts" => Ok(INIT_INTERRUPTS.as_bytes().to_vec()),
+        "bench" => Ok(crate::hvbench::init_elf()),
+        other => bail!("unknown initramfs '{other}' (poweroff, shell, interrupts, bench)"),
     }
 }
 
@@ -175,8 +177,8 @@ pub fn packaged_dtb(file: &str) -> Result<PathBuf> {
 
 /// A newc initramfs with busybox (from Debian's `busybox-static:arm64`) and
 /// `init_script` as /init: target/debian/initramfs-<name>.cpio. A script
-/// without a `#!` line gets `#!/bin/sh`.
-pub fn initramfs(name: &str, init_script: &str) -> Result<PathBuf> {
+/// without a `#!` line gets `#!/bin/sh`; an ELF executable goes in as it is.
+pub fn initramfs(name: &str, init_script: &[u8]) -> Result<PathBuf> {
     ensure!(
         !name.is_empty()
             && name
@@ -512,7 +514,7 @@ impl Cpio {
 
 /// The initramfs: the directories, /dev/console (so the kernel can open
 /// the console before devtmpfs), /bin/busybox and its applet links, /init.
-fn initramfs_archive(busybox: &[u8], init_script: &str) -> Vec<u8> {
+fn initramfs_archive(busybox: &[u8], init_script: &[u8]) -> Vec<u8> {
     let mut c = Cpio::new();
     for d in ["bin", "sbin", "dev", "proc", "sys", "etc"] {
         c.dir(d, 0o755);
@@ -523,12 +525,12 @@ fn initramfs_archive(busybox: &[u8], init_script: &str) -> Vec<u8> {
     for a in APPLETS {
         c.symlink(&format!("bin/{a}"), "busybox");
     }
-    let script = if init_script.starts_with("#!") {
-        init_script.to_string()
+    let script = if init_script.starts_with(b"#!") || init_script.starts_with(b"\x7fELF") {
+        init_script.to_vec()
     } else {
-        format!("#!/bin/sh\n{init_script}")
+        [&b"#!/bin/sh\n"[..], init_script].concat()
     };
-    c.file("init", 0o755, script.as_bytes());
+    c.file("init", 0o755, &script);
     c.finish()
 }
 
@@ -964,7 +966,7 @@ mod tests {
     #[test]
     fn initramfs_has_init_busybox_links_and_console() {
         let fake_busybox = b"\x7fELF fake busybox, 27 bytes";
-        let a = initramfs_archive(fake_busybox, INIT_POWEROFF);
+        let a = initramfs_archive(fake_busybox, INIT_POWEROFF.as_bytes());
         let e = parse_cpio(&a);
         let get = |n: &str| {
             e.iter()
@@ -995,9 +997,13 @@ mod tests {
         let pos = |n: &str| e.iter().position(|e| e.name == n).unwrap();
         assert!(pos("bin") < pos("bin/busybox") && pos("dev") < pos("dev/console"));
         // A script without #! gets one.
-        let e = parse_cpio(&initramfs_archive(b"x", "echo hi\n"));
+        let e = parse_cpio(&initramfs_archive(b"x", b"echo hi\n"));
         let init = e.iter().find(|e| e.name == "init").unwrap();
         assert_eq!(init.data, b"#!/bin/sh\necho hi\n");
+        // An executable goes in as it is.
+        let e = parse_cpio(&initramfs_archive(b"x", b"\x7fELF\x02"));
+        let init = e.iter().find(|e| e.name == "init").unwrap();
+        assert_eq!(init.data, b"\x7fELF\x02");
     }
 
     /// A fake Image header: "MZ", image_size 0x10000, "ARM\x64" at 0x38.
@@ -1293,7 +1299,7 @@ Depends: linux-image-6.1.0-56-arm64 (= 6.1.192-2)
             mtime
         );
 
-        let cpio = initramfs("test", INIT_POWEROFF).unwrap();
+        let cpio = initramfs("test", INIT_POWEROFF.as_bytes()).unwrap();
         let e = parse_cpio(&std::fs::read(&cpio).unwrap());
         let bb = e.iter().find(|e| e.name == "bin/busybox").unwrap();
         assert!(bb.data.starts_with(b"\x7fELF") && bb.data.len() > 500_000);
@@ -1311,7 +1317,7 @@ Depends: linux-image-6.1.0-56-arm64 (= 6.1.192-2)
     fn linux_boots_on_plain_qemu() {
         use std::io::Read;
         let image = kernel().unwrap();
-        let cpio = initramfs("test", INIT_POWEROFF).unwrap();
+        let cpio = initramfs("test", INIT_POWEROFF.as_bytes()).unwrap();
         let start = std::time::Instant::now();
         let mut child = Command::new("qemu-system-aarch64")
             .args([

@@ -9,6 +9,7 @@ mod dtb;
 mod elf;
 mod fuzz;
 mod guests;
+mod hvbench;
 mod image;
 mod linux;
 mod qemu;
@@ -42,9 +43,12 @@ usage: cargo xtask <command> [options]
   fuzz [--hypercalls N] [--seed S]    the test guest's hypercall fuzzer for N calls (default
                                        100000, seed 1) beside a bystander guest
                                        (tests/scenarios/xen-fuzz.toml as the template)
-  bench [--json PATH] [--only sched|size]
-                                       figures: scheduler decision cost at 4/64/1024
-                                       vCPUs, image size per defconfig (docs/performance.md)
+  bench [--json PATH] [--only sched|size|guest|linux] [--hypervisor xen|PATH | --no-xen]
+                                       figures (docs/performance.md): scheduler decision cost,
+                                       image size per defconfig, guest-measured paths and a
+                                       Linux guest's time to userspace under QEMU -icount,
+                                       Tessera beside Debian's Xen 4.20 (or the image PATH;
+                                       --no-xen: Tessera alone)
   support [--check]                    regenerate SUPPORT.md (or check it is current)
   doctor                               show the toolchain found and what is missing
   menuconfig | defconfig [FILE] | savedefconfig [--out FILE] | olddefconfig |

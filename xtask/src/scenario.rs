@@ -308,7 +308,11 @@ pub fn build_image(sc: &Scenario, testing: bool) -> Result<image::Image> {
 /// (or a corrupted tree), its device tree (files under `logdir`, named
 /// after `name`). Whatever hypervisor boots on it sees the same machine.
 pub fn machine(name: &str, sc: &Scenario, logdir: &Path) -> Result<Machine> {
-    let mut m = Machine::default();
+    machine_on(Machine::default(), name, sc, logdir)
+}
+
+/// [`machine`], starting from `m` (its extra arguments kept, first).
+pub fn machine_on(mut m: Machine, name: &str, sc: &Scenario, logdir: &Path) -> Result<Machine> {
     if let Some(x) = &sc.machine {
         m.machine = x.clone();
     }
@@ -363,7 +367,7 @@ pub fn machine(name: &str, sc: &Scenario, logdir: &Path) -> Result<Machine> {
             let ramdisk = match &d.ramdisk {
                 Some(r) => {
                     let path = match r.strip_prefix("initramfs:") {
-                        Some(n) => crate::linux::initramfs(n, crate::linux::init_script(n)?)?,
+                        Some(n) => crate::linux::initramfs(n, &crate::linux::init_script(n)?)?,
                         None => std::path::PathBuf::from(r),
                     };
                     let raddr = addr + 0x0280_0000;

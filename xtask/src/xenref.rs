@@ -270,7 +270,7 @@ pub struct Run {
 /// The text of a line the domain printed, without the hypervisor's
 /// prefixes: Tessera's "(dN) ", Xen's "(XEN) DOMN: " (vpl011 output of a
 /// domain without the console input) and "(dN) " (CONSOLEIO_write).
-fn domain_text(line: &str, domid: u32) -> Option<&str> {
+pub fn domain_text(line: &str, domid: u32) -> Option<&str> {
     let l = line.trim_end_matches('\r');
     let l = l.strip_prefix("(XEN) ").unwrap_or(l);
     l.strip_prefix(&format!("(d{domid}) "))

@@ -239,6 +239,12 @@ extern "C" fn testguest_secondary(ctx: u64) -> ! {
     if ctx == crate::gic::SECONDARY_CTX {
         crate::gic::secondary();
     }
+    if ctx == crate::bench::SECONDARY_CTX {
+        crate::bench::secondary();
+    }
+    if ctx == crate::bench::SWITCH_CTX {
+        crate::bench::switch_secondary();
+    }
     SEC_MPIDR.store(arch::mpidr(), Relaxed);
     SEC_SCTLR.store(mrs!("sctlr_el1"), Relaxed);
     SEC_EL.store(arch::current_el(), Relaxed);

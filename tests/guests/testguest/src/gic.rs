@@ -502,6 +502,7 @@ pub fn on_irq() {
     if id >= 1020 {
         return inc(&SPURIOUS[c]);
     }
+    crate::bench::on_irq(c, id, t);
     if id == 27 {
         msr!("cntv_ctl_el0", 0); // stop the virtual timer: its line drops
     }
@@ -561,6 +562,55 @@ pub fn xen_ppi_enable(env: &Env, id: u32) -> Result<(), Buf> {
 /// mode=xen: disables PPI `id` on the boot vCPU again.
 pub fn xen_ppi_disable(id: u32) {
     private_disable(1 << id);
+}
+
+/// mode=bench: brings the GIC up (as gic-init, without its PASS line) and
+/// enables the SGIs/PPIs `ids` on the boot vCPU (priority 0x80). IRQs stay
+/// masked.
+pub fn bench_init(env: &Env, ids: &[u32]) -> Result<(), Buf> {
+    if !armed() {
+        init(env)?;
+    }
+    for &id in ids {
+        private_enable(id, 0x80);
+    }
+    Ok(())
+}
+
+/// mode=bench, on the boot vCPU before CPU_ON: finds the redistributor of
+/// the vCPU `target` for [`bench_secondary_setup`].
+pub fn bench_secondary_rd(env: &Env, target: u64) -> bool {
+    let Some(mut g) = from_dt(env) else { return false };
+    let Some(rdb) = find_rdist(&mut g, aff32(target)) else { return false };
+    RD[1].store(rdb, Relaxed);
+    reset(1);
+    true
+}
+
+/// mode=bench, on the second vCPU: wakes its redistributor, sets up its
+/// CPU interface and enables the SGIs/PPIs in `mask` (priority 0xa0).
+pub fn bench_secondary_setup(mask: u32) -> bool {
+    let rdb = RD[1].load(Relaxed);
+    let ok = rdist_setup(rdb, mmio::read32, mmio::write32).is_ok() && arch::icc_init() & 1 != 0;
+    if ok {
+        mmio::write32(rdb + SGI + ISENABLER, mask);
+    }
+    ok
+}
+
+/// mode=bench, on the second vCPU: disables its SGIs and PPIs again.
+pub fn bench_secondary_off() {
+    mmio::write32(RD[1].load(Relaxed) + SGI + ICENABLER, !0);
+}
+
+/// Sends SGI `id` to the vCPU with affinity `mpidr`.
+pub fn send_sgi(id: u32, mpidr: u64) {
+    arch::icc_sgi1r(sgi1r(id, mpidr));
+}
+
+/// MPIDR of a vCPU other than this one (from the device tree).
+pub fn other_vcpu(env: &Env) -> Option<u64> {
+    other_cpu(env)
 }
 
 /// The boot vCPU's SGI/PPI registers: its redistributor's SGI_base

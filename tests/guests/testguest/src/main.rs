@@ -11,6 +11,7 @@
 
 mod arch;
 mod attack;
+mod bench;
 mod boot;
 mod checks;
 mod exc;
@@ -153,7 +154,8 @@ pub fn finish() -> ! {
 }
 
 #[no_mangle]
-extern "C" fn testguest_main(dtb: u64, base: u64) -> ! {
+extern "C" fn testguest_main(dtb: u64, base: u64, cntpct: u64, cntvct: u64) -> ! {
+    bench::entry(cntpct, cntvct);
     let blob = mmio::dtb_slice(dtb);
     let parsed = blob.map(Fdt::new);
     let fdt = match parsed {
@@ -210,6 +212,7 @@ extern "C" fn testguest_main(dtb: u64, base: u64) -> ! {
         b"xen" => xen::run(&env),
         b"xen-pair" => xen::run_other(&env, false),
         b"fuzz" => xen::run_other(&env, true),
+        b"bench" => bench::run(&env),
         b"crash" => attack::crash(&env),
         b"reset" => {
             say!("resetting now");

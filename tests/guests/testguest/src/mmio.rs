@@ -22,7 +22,7 @@ pub fn write32(addr: u64, v: u32) {
 /// Largest device tree we accept (the arm64 boot protocol's limit).
 const DTB_MAX: usize = 2 << 20;
 
-fn be32_at(p: u64) -> u32 {
+pub fn be32_at(p: u64) -> u32 {
     let mut b = [0u8; 4];
     for (i, x) in b.iter_mut().enumerate() {
         // SAFETY: p..p+8 is inside guest RAM (checked by the caller to be

@@ -14,7 +14,7 @@
 mod basic;
 mod evt;
 mod fuzz;
-mod hc;
+pub(crate) mod hc;
 mod mem;
 mod pair;
 mod vcpu;
