@@ -728,7 +728,14 @@ fn handle_sync(g: &Arc<Guest>, v: &Arc<Vcpu>, c: &mut VcpuContext) -> Next {
                 }
                 // SCHEDOP_poll leaves PSTATE alone; a polled port wakes it
                 // through the domain's wake hook, or its timeout does.
-                XenAction::Poll { deadline } => wfi(g, v, deadline.map(ns_to_counter)),
+                XenAction::Poll { deadline } => {
+                    // With the guest's interrupts masked, one already
+                    // pending does not end the poll (Xen's
+                    // local_events_need_delivery); a new injection, a
+                    // polled port or the timeout does.
+                    let masked = c.pstate & (1 << 7) != 0;
+                    wfi_inner(g, v, deadline.map(ns_to_counter), masked)
+                }
                 XenAction::Shutdown(code) => {
                     let (why, what) = match code {
                         0 => (ShutdownReason::Poweroff, "SCHEDOP_shutdown poweroff"),
@@ -796,7 +803,13 @@ fn handle_sync(g: &Arc<Guest>, v: &Arc<Vcpu>, c: &mut VcpuContext) -> Next {
 /// Blocks the vCPU until an interrupt for it, its timers, or `until` (a
 /// counter value: a poll's timeout).
 fn wfi(g: &Guest, v: &Arc<Vcpu>, until: Option<u64>) -> Next {
-    if g.vgic.lock().has_pending(v.index) {
+    wfi_inner(g, v, until, false)
+}
+
+/// [`wfi`]; with `ignore_pending`, interrupts already pending do not end
+/// the wait (only a new injection, which kicks the vCPU, does).
+fn wfi_inner(g: &Guest, v: &Arc<Vcpu>, until: Option<u64>, ignore_pending: bool) -> Next {
+    if !ignore_pending && g.vgic.lock().has_pending(v.index) {
         return Next::Resume;
     }
     if until.is_some_and(|t| t <= timer::counter()) {
@@ -827,7 +840,7 @@ fn wfi(g: &Guest, v: &Arc<Vcpu>, until: Option<u64>) -> Next {
     // deadline and wakes the blocked unit, or we see its interrupt.
     let _ = sched::vcpu_block(v.unit, now());
     v.wait_until.store(deadline, Ordering::Release);
-    if g.vgic.lock().has_pending(v.index) {
+    if !ignore_pending && g.vgic.lock().has_pending(v.index) {
         if v.wait_until.swap(0, Ordering::AcqRel) != 0 {
             let _ = sched::vcpu_wake(v.unit, now());
         }
