@@ -480,6 +480,26 @@ pub fn run_qemu(
     timeout: Duration,
     until: &[&str],
 ) -> Result<(Vec<u8>, Ended)> {
+    run_qemu_with(cmd, interact, timeout, until, false)
+}
+
+/// run_qemu, stopped once every text of `until` has appeared (not the
+/// first of them).
+pub fn run_qemu_until_all(
+    cmd: &mut Command,
+    timeout: Duration,
+    until: &[&str],
+) -> Result<(Vec<u8>, Ended)> {
+    run_qemu_with(cmd, &[], timeout, until, true)
+}
+
+fn run_qemu_with(
+    cmd: &mut Command,
+    interact: &[Interact],
+    timeout: Duration,
+    until: &[&str],
+    all: bool,
+) -> Result<(Vec<u8>, Ended)> {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -547,7 +567,13 @@ pub fn run_qemu(
         if let Some(st) = child.try_wait()? {
             break Ended::Exited(st.code().unwrap_or(-1));
         }
-        if stop_at.is_none() && until.iter().any(|u| contains(&out, u.as_bytes())) {
+        let seen = |u: &&str| contains(&out, u.as_bytes());
+        let reached = if all {
+            !until.is_empty() && until.iter().all(seen)
+        } else {
+            until.iter().any(seen)
+        };
+        if stop_at.is_none() && reached {
             stop_at = Some(Instant::now() + UNTIL_GRACE);
         }
         if stop_at.is_some_and(|t| Instant::now() > t) {

@@ -34,8 +34,12 @@ const PACKAGE: &str = "xen-hypervisor-4.20-arm64";
 const ARCH: &str = "arm64";
 /// The file in the package that is the hypervisor.
 const XEN_FILE: &str = "boot/xen-4.20-arm64";
-/// The machine and domains both hypervisors boot.
+/// The machine and domains both hypervisors boot: the conformance suite.
 pub const SETUP: &str = "tests/xen-ref/xen-abi.toml";
+/// The second machine: the two-domain suite (mode=xen-pair).
+pub const PAIR_SETUP: &str = "tests/xen-ref/xen-pair.toml";
+/// Every setup `--against-xen` runs, in order.
+pub const SETUPS: &[&str] = &[SETUP, PAIR_SETUP];
 /// Differences between the two runs that are understood, with a reason.
 pub const KNOWN: &str = "tests/xen-ref/known-differences.toml";
 /// apt lists older than this are refreshed (about 10 MB from the mirror).
@@ -449,15 +453,55 @@ impl Known {
 // ---------------------------------------------------------------------------
 // The command
 
-/// The domain id of the setup's conformance domain (mode=xen): boot-time
-/// domains get ids from 1 in device-tree order under Xen and Tessera.
-fn conformance_domid(sc: &scenario::Scenario) -> Result<u32> {
-    let i = sc
+/// The domain ids of the setup's compared domains (mode=xen or
+/// mode=xen-pair): boot-time domains get ids from 1 in device-tree order
+/// under Xen and Tessera.
+fn compared_domids(sc: &scenario::Scenario) -> Result<Vec<u32>> {
+    let ids: Vec<u32> = sc
         .domain
         .iter()
-        .position(|d| d.bootargs.split_whitespace().any(|w| w == "mode=xen"))
-        .context("the setup has no domain with mode=xen")?;
-    Ok(i as u32 + 1)
+        .enumerate()
+        .filter(|(_, d)| {
+            d.bootargs
+                .split_whitespace()
+                .any(|w| w == "mode=xen" || w == "mode=xen-pair")
+        })
+        .map(|(i, _)| i as u32 + 1)
+        .collect();
+    ensure!(
+        !ids.is_empty(),
+        "the setup has no domain with mode=xen or mode=xen-pair"
+    );
+    Ok(ids)
+}
+
+/// The records of several domains as one run: with more than one domain
+/// each key is prefixed "dN " (a single domain's keys stay as they are).
+pub fn parse_domains(log: &str, domids: &[u32]) -> Vec<(u32, Run)> {
+    domids.iter().map(|&d| (d, parse(log, d))).collect()
+}
+
+fn merged(runs: &[(u32, Run)]) -> Run {
+    let mut out = Run::default();
+    let many = runs.len() > 1;
+    for (d, r) in runs {
+        for rec in &r.records {
+            out.records.push(Record {
+                key: if many {
+                    format!("d{d} {}", rec.key)
+                } else {
+                    rec.key.clone()
+                },
+                value: rec.value.clone(),
+            });
+        }
+    }
+    out.done = runs
+        .iter()
+        .map(|(d, r)| r.done.as_ref().map(|t| format!("d{d} {t}")))
+        .collect::<Option<Vec<_>>>()
+        .map(|v| v.join("; "));
+    out
 }
 
 struct Outcome {
@@ -470,7 +514,8 @@ fn boot(
     what: &str,
     cmd: &mut Command,
     sc: &scenario::Scenario,
-    domid: u32,
+    domids: &[u32],
+    xen: bool,
     log: PathBuf,
 ) -> Result<Outcome> {
     eprintln!(
@@ -482,23 +527,34 @@ fn boot(
             .join(" ")
     );
     let started = Instant::now();
-    let until = [
-        format!("(d{domid}) testguest: done,"),
-        format!("DOM{domid}: testguest: done,"),
-    ];
+    // Xen does not power off when its domains end: stop after every
+    // compared domain's tally (vpl011 output: "DOMn: " under Xen).
+    let until: Vec<String> = domids
+        .iter()
+        .map(|d| {
+            if xen {
+                format!("DOM{d}: testguest: done,")
+            } else {
+                format!("(d{d}) testguest: done,")
+            }
+        })
+        .collect();
     let until: Vec<&str> = until.iter().map(String::as_str).collect();
-    let (out, ended) = scenario::run_qemu(cmd, &[], Duration::from_secs(sc.timeout), &until)?;
+    let (out, ended) = scenario::run_qemu_until_all(cmd, Duration::from_secs(sc.timeout), &until)?;
     let secs = started.elapsed().as_secs_f64();
     std::fs::write(&log, &out)?;
-    let run = parse(&String::from_utf8_lossy(&out), domid);
+    let runs = parse_domains(&String::from_utf8_lossy(&out), domids);
+    let run = merged(&runs);
     let how = match ended {
-        Ended::Stopped => "stopped after the conformance domain's tally".to_string(),
+        Ended::Stopped => "stopped after the compared domains' tallies".to_string(),
         Ended::TimedOut => format!("TIMED OUT after {} s", sc.timeout),
         Ended::Exited(c) => format!("QEMU exited {c}"),
     };
+    let ids: Vec<String> = domids.iter().map(|d| format!("d{d}")).collect();
     println!(
-        "{what}: {} lines from d{domid}, {} ({secs:.1} s); log {}",
+        "{what}: {} lines from {}, {} ({secs:.1} s); log {}",
         run.records.len(),
+        ids.join(" "),
         how,
         log.display()
     );
@@ -518,21 +574,72 @@ fn status_of(key: &str, v: Option<&str>) -> &'static str {
     }
 }
 
-/// `cargo xtask test --against-xen`.
+/// `cargo xtask test --against-xen`: every setup of SETUPS under both
+/// hypervisors, one report.
 pub fn cmd_against_xen() -> Result<()> {
     let root = util::root();
-    let sc = scenario::load_path(&root.join(SETUP))?;
     let known = load_known(&root.join(KNOWN))?;
-    let domid = conformance_domid(&sc)?;
     let xen = xen_image()?;
     let xen_pkg = read_trimmed(&dir().join("xen-package")).unwrap_or_default();
     println!("== against Xen: {xen_pkg}");
+    let mut report = String::new();
+    let mut used = vec![false; known.len()];
+    let (mut unexpected, mut unfinished) = (0, Vec::new());
+    for setup in SETUPS {
+        let (u, finished) = run_setup(setup, &xen, &xen_pkg, &known, &mut used, &mut report)?;
+        unexpected += u;
+        if !finished {
+            unfinished.push(*setup);
+        }
+    }
+    for (k, u) in known.iter().zip(&used) {
+        if !*u {
+            let _ = writeln!(
+                report,
+                "note: known difference {} (Tessera {:?}, Xen {:?}) was not seen",
+                k.key, k.tessera, k.xen
+            );
+        }
+    }
+    std::fs::write(dir().join("diff.txt"), &report)?;
+    println!("report: {}", dir().join("diff.txt").display());
+    if !unfinished.is_empty() {
+        bail!(
+            "a run did not reach every compared domain's tally: {}",
+            unfinished.join(", ")
+        );
+    }
+    if unexpected > 0 {
+        bail!("{unexpected} difference(s) from Xen 4.20 not listed in {KNOWN}");
+    }
+    Ok(())
+}
+
+/// One setup under both hypervisors: its part of the report, and (the
+/// differences not known, whether both runs reached every tally).
+fn run_setup(
+    setup: &str,
+    xen: &Path,
+    xen_pkg: &str,
+    known: &[Known],
+    used: &mut [bool],
+    all: &mut String,
+) -> Result<(usize, bool)> {
+    let root = util::root();
+    let sc = scenario::load_path(&root.join(setup))?;
+    let domids = compared_domids(&sc)?;
+    let name = Path::new(setup)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("setup")
+        .to_string();
+    println!("== {setup}");
     let img = scenario::build_image(&sc, true)?;
     let logdir = dir().join("run");
     // One machine, one device tree, one set of modules; only -kernel
     // differs (semihosting too is on for both: Tessera's test build exits
     // through it, Xen does not use it).
-    let m = scenario::machine("xen-abi", &sc, &logdir)?;
+    let m = scenario::machine(&name, &sc, &logdir)?;
     let boot_args = Boot::Kernel {
         append: sc.append.clone(),
     };
@@ -540,30 +647,33 @@ pub fn cmd_against_xen() -> Result<()> {
         "Tessera",
         &mut qemu::command(&m, &boot_args, &img.path, true),
         &sc,
-        domid,
-        logdir.join("tessera.log"),
+        &domids,
+        false,
+        logdir.join(format!("{name}-tessera.log")),
     )?;
     let x = boot(
         "Xen 4.20",
-        &mut qemu::command(&m, &boot_args, &xen, true),
+        &mut qemu::command(&m, &boot_args, xen, true),
         &sc,
-        domid,
-        logdir.join("xen.log"),
+        &domids,
+        true,
+        logdir.join(format!("{name}-xen.log")),
     )?;
     let (keys, diffs) = compare(&t.run, &x.run);
 
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "Tessera ({}) and {xen_pkg} on {} -cpu {} -smp {} -m {}, device tree {}",
+        "== {setup}\nTessera ({}) and {xen_pkg} on {} -cpu {} -smp {} -m {}, device tree {}",
         img.path.display(),
         m.machine,
         m.cpu,
         m.smp,
         m.memory,
-        logdir.join("xen-abi.dtb").display()
+        logdir.join(format!("{name}.dtb")).display()
     );
-    let _ = writeln!(report, "conformance domain d{domid}:");
+    let ids: Vec<String> = domids.iter().map(|d| format!("d{d}")).collect();
+    let _ = writeln!(report, "compared: {}", ids.join(" "));
     let _ = writeln!(
         report,
         "  Tessera: {} ({:.1} s)",
@@ -579,7 +689,6 @@ pub fn cmd_against_xen() -> Result<()> {
     let w = keys.iter().map(|k| k.len()).max().unwrap_or(5).max(5);
     let _ = writeln!(report, "\n{:w$}  {:7}  {:7}  ", "check", "Tessera", "Xen");
     let mut unexpected = 0;
-    let mut used = vec![false; known.len()];
     let mut details = String::new();
     for k in &keys {
         let d = diffs.iter().find(|d| d.key == *k);
@@ -628,15 +737,6 @@ pub fn cmd_against_xen() -> Result<()> {
         keys.len()
     );
     report += &details;
-    for (k, u) in known.iter().zip(&used) {
-        if !*u {
-            let _ = writeln!(
-                report,
-                "note: known difference {} (Tessera {:?}, Xen {:?}) was not seen",
-                k.key, k.tessera, k.xen
-            );
-        }
-    }
     let finished = t.run.done.is_some() && x.run.done.is_some();
     let _ = writeln!(
         report,
@@ -645,20 +745,10 @@ pub fn cmd_against_xen() -> Result<()> {
         diffs.len() - unexpected
     );
     print!("{report}");
-    std::fs::write(dir().join("diff.txt"), &report)?;
-    println!(
-        "report: {}; logs: {} {}",
-        dir().join("diff.txt").display(),
-        t.log.display(),
-        x.log.display()
-    );
-    if !finished {
-        bail!("a run did not reach the conformance domain's tally");
-    }
-    if unexpected > 0 {
-        bail!("{unexpected} difference(s) from Xen 4.20 not listed in {KNOWN}");
-    }
-    Ok(())
+    println!("logs: {} {}\n", t.log.display(), x.log.display());
+    all.push_str(&report);
+    all.push('\n');
+    Ok((unexpected, finished))
 }
 
 #[cfg(test)]
@@ -781,7 +871,9 @@ mod tests {
     fn the_setup_and_the_known_differences_parse() {
         let root = util::root();
         let sc = scenario::load_path(&root.join(SETUP)).unwrap();
-        assert_eq!(conformance_domid(&sc).unwrap(), 2);
+        assert_eq!(compared_domids(&sc).unwrap(), vec![2]);
+        let pair = scenario::load_path(&root.join(PAIR_SETUP)).unwrap();
+        assert_eq!(compared_domids(&pair).unwrap(), vec![1, 2]);
         assert!(!sc.xen_bootargs.is_empty());
         for d in &sc.domain {
             assert!(crate::guests::exists(&d.kernel), "no guest {}", d.kernel);

@@ -448,6 +448,20 @@ fn run_a(p: &mut P, env: &Env) {
     grant(R_SELF, GTF_PERMIT, p.me, page(P_FIFO_CTRL));
     grant(R_COPY, GTF_PERMIT, b, cpy);
     grant(R_SUB, GTF_PERMIT | GTF_SUB_PAGE, b, page(P_FIFO_ARRAY));
+    // B's first event and our bind (pending at once) each raised
+    // evtchn_upcall_pending 0 -> 1 while IRQs were masked, and each such
+    // edge injects PPI 31 (arm/domain.c vcpu_mark_events_pending). Xen's
+    // vGIC keeps it pending in an LR, and an edge that comes while the IRQ
+    // is still there and the vCPU is not running only sets
+    // GIC_IRQ_GUEST_QUEUED, re-raised once the LR is EOIed
+    // (gic-vgic.c vgic_inject_irq, gic_update_one_lr): so take them now,
+    // before B can send again, or `xen-pair-events` counts them with its
+    // own. The hypercall between lets Xen re-raise a queued one.
+    if p.gic {
+        take_upcalls(u32::MAX, 10);
+        let _ = hc(SCHED_OP, SCHEDOP_YIELD, 0, 0);
+        take_upcalls(u32::MAX, 10);
+    }
     p.signal();
 
     // Turn 2: B has ref 8 mapped read-write and ref 9 read-only: Xen pins
