@@ -83,9 +83,19 @@ pub(super) struct GrantTable {
     pending_initial: bool,
     /// Pins per entry that is mapped by someone.
     active: alloc::collections::BTreeMap<u32, Active>,
-    /// This domain's own mappings of others' grants.
+    /// This domain's own mappings of others' grants, by handle.
     pub maptrack: Vec<Option<MapTrack>>,
+    /// Xen's maptrack free lists: each entry's next free handle, the vCPU
+    /// whose list it belongs to, and per vCPU the list's head and tail.
+    mt_next: Vec<u32>,
+    mt_vcpu: Vec<u16>,
+    mt_lists: Vec<(u32, u32)>,
 }
+
+/// `MAPTRACK_TAIL`: the end of a free list.
+const MT_TAIL: u32 = u32::MAX;
+/// `MAPTRACK_PER_PAGE`: maptrack entries per frame (16 bytes each).
+const MT_PER_FRAME: usize = 256;
 
 impl GrantTable {
     pub fn new() -> Self {
@@ -94,6 +104,92 @@ impl GrantTable {
             pending_initial: true,
             active: alloc::collections::BTreeMap::new(),
             maptrack: Vec::new(),
+            mt_next: Vec::new(),
+            mt_vcpu: Vec::new(),
+            mt_lists: Vec::new(),
+        }
+    }
+
+    fn list(&mut self, vcpu: usize) -> Option<&mut (u32, u32)> {
+        while self.mt_lists.len() <= vcpu {
+            self.mt_lists.try_reserve(1).ok()?;
+            self.mt_lists.push((MT_TAIL, MT_TAIL));
+        }
+        self.mt_lists.get_mut(vcpu)
+    }
+
+    /// Xen's `_get_maptrack_handle`: the head of the vCPU's free list,
+    /// always leaving one entry (the tail) in it.
+    fn take_free(&mut self, vcpu: usize) -> Option<u32> {
+        let head = self.list(vcpu)?.0;
+        let next = *self.mt_next.get(head as usize)?;
+        if next == MT_TAIL {
+            return None;
+        }
+        self.list(vcpu)?.0 = next;
+        Some(head)
+    }
+
+    /// Xen's `get_maptrack_handle`, with the same numbering: the vCPU's
+    /// free list, else a new frame of 256 entries (the first is used, the
+    /// rest go to the head of the list), else an entry of another vCPU's
+    /// list. `None`: no handle (at most [`MAX_MAPTRACK`]) or no memory.
+    fn get_handle(&mut self, vcpu: usize) -> Option<u32> {
+        if let Some(h) = self.take_free(vcpu) {
+            return Some(h);
+        }
+        let limit = self.mt_next.len();
+        if limit + MT_PER_FRAME <= MAX_MAPTRACK
+            && self.mt_next.try_reserve(MT_PER_FRAME).is_ok()
+            && self.mt_vcpu.try_reserve(MT_PER_FRAME).is_ok()
+            && self.maptrack.try_reserve(MT_PER_FRAME).is_ok()
+        {
+            let handle = limit as u32;
+            for i in 0..MT_PER_FRAME as u32 {
+                self.mt_next.push(handle + i + 1);
+                self.mt_vcpu.push(vcpu as u16);
+                self.maptrack.push(None);
+            }
+            let (head, tail) = *self.list(vcpu)?;
+            let last = handle + MT_PER_FRAME as u32 - 1;
+            if tail == MT_TAIL {
+                self.list(vcpu)?.1 = last;
+            }
+            self.mt_next[last as usize] = head;
+            self.list(vcpu)?.0 = handle + 1;
+            return Some(handle);
+        }
+        // Steal from another vCPU's list (Xen's steal_maptrack_handle).
+        let n = self.mt_lists.len();
+        for i in 1..n {
+            let other = (vcpu + i) % n;
+            if let Some(h) = self.take_free(other) {
+                if let Some(v) = self.mt_vcpu.get_mut(h as usize) {
+                    *v = vcpu as u16;
+                }
+                return Some(h);
+            }
+        }
+        None
+    }
+
+    /// Xen's `put_maptrack_handle`: the handle goes to the tail of the
+    /// free list of the vCPU it belongs to.
+    fn put_handle(&mut self, handle: u32) {
+        let Some(&vcpu) = self.mt_vcpu.get(handle as usize) else {
+            return;
+        };
+        self.mt_next[handle as usize] = MT_TAIL;
+        let Some(l) = self.list(vcpu as usize) else {
+            return;
+        };
+        let tail = l.1;
+        l.1 = handle;
+        if tail == MT_TAIL {
+            // An empty list (cannot happen: a list always keeps its tail).
+            l.0 = handle;
+        } else if let Some(t) = self.mt_next.get_mut(tail as usize) {
+            *t = handle;
         }
     }
 }
@@ -200,42 +296,42 @@ fn map_one(c: &mut Call, b: &mut [u8; 32]) {
         let readonly = flags & GNTMAP_READONLY != 0;
         let granter = super::lookup(dom).ok_or(GNTST_BAD_DOMAIN)?;
         let me = c.guest.domid();
-        if c.xen.grants.lock().maptrack.iter().flatten().count() >= MAX_MAPTRACK {
-            return Err(GNTST_NO_SPACE);
-        }
-        let pa = pin(&granter, me, gref, readonly, true, &granter_page(&granter))?;
-        if !granter.pages.get_ref(pa) {
-            unpin(&granter, gref, readonly);
-            return Err(GNTST_BAD_PAGE);
-        }
-        let gfn = host_addr >> 12;
-        if c.guest.map_foreign(gfn, pa, readonly).is_err() {
-            granter.pages.put_ref(pa);
-            unpin(&granter, gref, readonly);
-            return Err(GNTST_GENERAL_ERROR);
-        }
-        granter.foreign_maps.fetch_add(1, Ordering::AcqRel);
-        let m = MapTrack {
-            granter,
-            gref,
-            gfn,
-            pa,
-            readonly,
-        };
+        let vcpu = c.guest.vcpu();
+        let handle = c.xen.grants.lock().get_handle(vcpu).ok_or(GNTST_NO_SPACE)?;
+        let r: Result<MapTrack, i16> = (|| {
+            let pa = pin(&granter, me, gref, readonly, true, &granter_page(&granter))?;
+            if !granter.pages.get_ref(pa) {
+                unpin(&granter, gref, readonly);
+                return Err(GNTST_BAD_PAGE);
+            }
+            let gfn = host_addr >> 12;
+            if c.guest.map_foreign(gfn, pa, readonly).is_err() {
+                granter.pages.put_ref(pa);
+                unpin(&granter, gref, readonly);
+                return Err(GNTST_GENERAL_ERROR);
+            }
+            granter.foreign_maps.fetch_add(1, Ordering::AcqRel);
+            Ok(MapTrack {
+                granter: granter.clone(),
+                gref,
+                gfn,
+                pa,
+                readonly,
+            })
+        })();
         let mut t = c.xen.grants.lock();
-        if let Some(h) = t.maptrack.iter().position(|m| m.is_none()) {
-            t.maptrack[h] = Some(m);
-            return Ok(h as u32);
+        match r {
+            Ok(m) => {
+                if let Some(slot) = t.maptrack.get_mut(handle as usize) {
+                    *slot = Some(m);
+                }
+                Ok(handle)
+            }
+            Err(e) => {
+                t.put_handle(handle);
+                Err(e)
+            }
         }
-        // Never a panic on a full heap: the mapping is undone instead.
-        if t.maptrack.len() >= MAX_MAPTRACK || t.maptrack.try_reserve(1).is_err() {
-            drop(t);
-            let _ = c.guest.set_gfn(gfn, None);
-            release(m);
-            return Err(GNTST_NO_SPACE);
-        }
-        t.maptrack.push(Some(m));
-        Ok((t.maptrack.len() - 1) as u32)
     })();
     let (st, handle) = match status {
         Ok(h) => (GNTST_OKAY, h),
@@ -265,7 +361,11 @@ fn unmap_one(c: &mut Call, b: &mut [u8; 24]) {
                 // Xen's unmap_common: no host address, nothing to undo (the
                 // handle stays).
                 Some(_) if host_addr == 0 => return GNTST_OKAY,
-                Some(m) if host_addr >> 12 == m.gfn => slot.take(),
+                Some(m) if host_addr >> 12 == m.gfn => {
+                    let m = slot.take();
+                    t.put_handle(handle as u32);
+                    m
+                }
                 Some(_) => return GNTST_GENERAL_ERROR,
                 None => return GNTST_BAD_HANDLE,
             }
