@@ -248,16 +248,20 @@ fn sched_op(c: &mut Call) -> i64 {
                 .saturating_add(timeout.saturating_mul(1_000_000_000))
                 .max(1);
             let mut w = c.xen.watchdogs.lock();
-            if id == 0 {
-                let slot = w.iter().position(|&d| d == 0).ok_or(-ENOSPC)?;
-                w[slot] = deadline;
-                return Ok(slot as i64 + 1);
-            }
-            if id > w.len() || w[id - 1] == 0 {
-                return Err(-EINVAL);
-            }
-            w[id - 1] = if timeout == 0 { 0 } else { deadline };
-            Ok(0)
+            let mut new = *w;
+            let r = if id == 0 {
+                let slot = new.iter().position(|&d| d == 0).ok_or(-ENOSPC)?;
+                new[slot] = deadline;
+                slot as i64 + 1
+            } else {
+                if id > new.len() || new[id - 1] == 0 {
+                    return Err(-EINVAL);
+                }
+                new[id - 1] = if timeout == 0 { 0 } else { deadline };
+                0
+            };
+            c.xen.set_watchdogs(&mut w, new);
+            Ok(r)
         }
         // pin_override: hardware domain only.
         7 => Err(-EPERM),

@@ -82,6 +82,9 @@ pub struct XenDomain {
     pub(super) console_line: Mutex<Vec<u8>>,
     /// `SCHEDOP_watchdog` timers: deadline in ns of system time (0: free).
     pub(super) watchdogs: Mutex<[u64; NR_WATCHDOGS]>,
+    /// The earliest armed deadline (u64::MAX: none), kept by
+    /// [`Self::set_watchdogs`]: read on every guest entry, so lock-free.
+    watchdog_min: AtomicU64,
     /// Injects the event upcall of (domain, vCPU) and wakes it: how an
     /// event from another domain reaches this one (the arch layer's).
     pub(super) raise: fn(u16, usize),
@@ -176,6 +179,7 @@ impl XenDomain {
             shutdown_code: AtomicU32::new(u32::MAX),
             console_line: Mutex::new(Vec::new()),
             watchdogs: Mutex::new([0; NR_WATCHDOGS]),
+            watchdog_min: AtomicU64::new(u64::MAX),
             raise,
             resolve_gfn,
             foreign_maps: core::sync::atomic::AtomicUsize::new(0),
@@ -277,20 +281,29 @@ impl XenDomain {
         (c != u32::MAX).then_some(c)
     }
 
-    /// When the next watchdog expires (ns), if one is armed.
-    pub fn watchdog_next(&self) -> Option<u64> {
-        self.watchdogs
-            .lock()
+    /// Stores the watchdog timers (with their lock held by the caller) and
+    /// the earliest deadline.
+    pub(super) fn set_watchdogs(&self, w: &mut [u64; NR_WATCHDOGS], new: [u64; NR_WATCHDOGS]) {
+        *w = new;
+        let min = w
             .iter()
             .copied()
             .filter(|&d| d != 0)
             .min()
+            .unwrap_or(u64::MAX);
+        self.watchdog_min.store(min, Ordering::Release);
+    }
+
+    /// When the next watchdog expires (ns), if one is armed.
+    pub fn watchdog_next(&self) -> Option<u64> {
+        let d = self.watchdog_min.load(Ordering::Acquire);
+        (d != u64::MAX).then_some(d)
     }
 
     /// Whether a watchdog has expired at `now`: the domain must then be
     /// shut down with reason watchdog.
     pub fn watchdog_expired(&self, now: u64) -> bool {
-        self.watchdogs.lock().iter().any(|&d| d != 0 && d <= now)
+        self.watchdog_min.load(Ordering::Acquire) <= now
     }
 
     /// The vCPU's runstate as last recorded.
